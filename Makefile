@@ -1,0 +1,41 @@
+# ptbm: what the page tables of PostgreSQL backends hold.
+
+MODULE_big = ptbm
+OBJS = src/ptbm.o src/ptbm_sql.o src/kmem.o
+PGFILEDESC = "ptbm - per-backend page-table inspection"
+
+EXTENSION = ptbm
+DATA = ptbm--1.0.sql
+
+PG_CPPFLAGS = -I$(srcdir)/src
+PG_CFLAGS = -std=gnu11
+
+# pg_regress and isolation tests start their own server with ptbm preloaded
+REGRESS = ptbm_setup ptbm_region ptbm_pte ptbm_errors ptbm_privileges
+REGRESS_OPTS = --temp-config=$(srcdir)/test/ptbm.conf --temp-instance=./tmp_check
+ISOLATION = shared_anon_two_backends
+ISOLATION_OPTS = --temp-config=$(srcdir)/test/ptbm.conf --temp-instance=./tmp_check_iso
+
+TAP_TESTS = 1
+
+EXTRA_CLEAN = tmp_check tmp_check_iso tmp_check_private results output_iso \
+	regression.diffs regression.out
+
+PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# The same isolation machinery against a private_anon region.
+ISOLATION_PRIVATE = private_anon_two_backends
+installcheck: installcheck-private
+installcheck-private:
+	$(pg_isolation_regress_installcheck) \
+		--temp-config=$(srcdir)/test/ptbm_private.conf \
+		--temp-instance=./tmp_check_private \
+		--outputdir=output_iso_private \
+		$(ISOLATION_PRIVATE)
+
+unit:
+	$(MAKE) -C test/unit check
+
+.PHONY: installcheck-private unit

@@ -1,0 +1,634 @@
+/*-------------------------------------------------------------------------
+ *
+ * kmem.c
+ *	  ptbm's kernel interface; see kmem.h.  No PostgreSQL dependency.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "kmem.h"
+
+/* ---- basics ------------------------------------------------------------ */
+
+size_t
+kmem_page_size(void)
+{
+	static size_t ps;
+
+	if (ps == 0)
+		ps = (size_t) sysconf(_SC_PAGESIZE);
+	return ps;
+}
+
+static void
+proc_path(char *buf, size_t len, pid_t pid, const char *file)
+{
+	if (pid == 0)
+		snprintf(buf, len, "/proc/self/%s", file);
+	else
+		snprintf(buf, len, "/proc/%d/%s", (int) pid, file);
+}
+
+int
+kmem_pagemap_open(pid_t pid)
+{
+	char		path[64];
+
+	proc_path(path, sizeof(path), pid, "pagemap");
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+/* pread until done; returns bytes read (short only at end of data) or -1 */
+static ssize_t
+pread_full(int fd, void *buf, size_t len, off_t off)
+{
+	size_t		got = 0;
+
+	while (got < len)
+	{
+		ssize_t		r = pread(fd, (char *) buf + got, len - got, off + got);
+
+		if (r < 0)
+		{
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (r == 0)
+			break;
+		got += r;
+	}
+	return (ssize_t) got;
+}
+
+ssize_t
+kmem_pagemap_read(int fd, uint64_t addr, size_t npages, uint64_t *out)
+{
+	off_t		off = (off_t) (addr / kmem_page_size()) * sizeof(uint64_t);
+	ssize_t		r = pread_full(fd, out, npages * sizeof(uint64_t), off);
+
+	if (r < 0)
+		return -1;
+	return r / (ssize_t) sizeof(uint64_t);
+}
+
+/* ---- capabilities ------------------------------------------------------- */
+
+static ssize_t scan_call(int fd, uint64_t start, uint64_t end, uint64_t flags,
+						 uint64_t inverted, uint64_t mask, uint64_t anyof,
+						 uint64_t retmask, struct page_region *vec,
+						 size_t vec_len, uint64_t *walk_end);
+
+const kmem_caps *
+kmem_get_caps(void)
+{
+	static kmem_caps caps;
+	static bool probed;
+	size_t		ps = kmem_page_size();
+	volatile char *p;
+	int			fd;
+
+	if (probed)
+		return &caps;
+	probed = true;
+
+	/* a fresh private page, written: present in our page table */
+	p = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	fd = kmem_pagemap_open(0);
+	if (p != MAP_FAILED && fd >= 0)
+	{
+		uint64_t	ent = 0;
+		struct page_region r;
+		uint64_t	walk_end;
+
+		p[0] = 1;
+		if (kmem_pagemap_read(fd, (uint64_t) (uintptr_t) p, 1, &ent) == 1)
+		{
+			/* a new VMA is soft-dirty wherever the kernel tracks it at all */
+			caps.soft_dirty = (ent & PM_SOFT_DIRTY) != 0;
+			caps.frames_visible = kmem_pfn(ent) != 0;
+		}
+		caps.pagemap_scan =
+			scan_call(fd, (uint64_t) (uintptr_t) p, (uint64_t) (uintptr_t) p + ps,
+					  0, 0, 0, PAGE_IS_PRESENT, PAGE_IS_PRESENT, &r, 1,
+					  &walk_end) == 1;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (p != MAP_FAILED)
+		munmap((void *) p, ps);
+
+	fd = kmem_kpage_open("kpageflags");
+	caps.kpageflags = fd >= 0;
+	if (fd >= 0)
+		close(fd);
+	fd = kmem_kpage_open("kpagecount");
+	caps.kpagecount = fd >= 0;
+	if (fd >= 0)
+		close(fd);
+	return &caps;
+}
+
+/* ---- PAGEMAP_SCAN ------------------------------------------------------- */
+
+static ssize_t
+scan_call(int fd, uint64_t start, uint64_t end, uint64_t flags,
+		  uint64_t inverted, uint64_t mask, uint64_t anyof, uint64_t retmask,
+		  struct page_region *vec, size_t vec_len, uint64_t *walk_end)
+{
+	struct pm_scan_arg arg;
+	int			r;
+
+	memset(&arg, 0, sizeof(arg));
+	arg.size = sizeof(arg);
+	arg.flags = flags;
+	arg.start = start;
+	arg.end = end;
+	arg.vec = (uint64_t) (uintptr_t) vec;
+	arg.vec_len = vec_len;
+	arg.category_inverted = inverted;
+	arg.category_mask = mask;
+	arg.category_anyof_mask = anyof;
+	arg.return_mask = retmask;
+	do
+		r = ioctl(fd, PAGEMAP_SCAN, &arg);
+	while (r < 0 && errno == EINTR);
+	*walk_end = arg.walk_end;
+	return r;
+}
+
+void
+kmem_scan_init(kmem_scan *s, int fd, uint64_t start, uint64_t end,
+			   uint64_t mask, uint64_t anyof, uint64_t inverted,
+			   uint64_t retmask)
+{
+	memset(s, 0, sizeof(*s));
+	s->fd = fd;
+	s->next = start;
+	s->end = end;
+	s->mask = mask;
+	s->anyof = anyof;
+	s->inverted = inverted;
+	s->retmask = retmask;
+	s->done = start >= end;
+}
+
+ssize_t
+kmem_scan_step(kmem_scan *s, struct page_region *vec, size_t vec_len)
+{
+	uint64_t	walk_end = 0;
+	ssize_t		n;
+
+	if (s->done)
+		return 0;
+	n = scan_call(s->fd, s->next, s->end, s->flags, s->inverted, s->mask,
+				  s->anyof, s->retmask, vec, vec_len, &walk_end);
+	if (n < 0)
+		return -1;
+
+	/*
+	 * A batch shorter than vec_len means the walk reached the end; walk_end
+	 * may then be stale, and restarting from it would count pages twice.
+	 */
+	if ((size_t) n < vec_len || walk_end <= s->next || walk_end >= s->end)
+		s->done = true;
+	else
+		s->next = walk_end;
+	return n;
+}
+
+/* ---- summaries ---------------------------------------------------------- */
+
+void
+kmem_count_entries(const uint64_t *ents, size_t n, kmem_counts *c)
+{
+	for (size_t i = 0; i < n; i++)
+	{
+		uint64_t	e = ents[i];
+
+		if (e & PM_PRESENT)
+		{
+			c->present++;
+			if (e & PM_FILE)
+				c->file++;
+			if (e & PM_MMAP_EXCLUSIVE)
+				c->exclusive++;
+		}
+		else if (e & PM_SWAP)
+			c->swapped++;
+		if (e & PM_SOFT_DIRTY)
+			c->soft_dirty++;
+		if (e & PM_UFFD_WP)
+			c->uffd_wp++;
+	}
+}
+
+/* Reads [start, end) in chunks, counting and reporting runs of mapped pages. */
+static int
+walk_read(int fd, uint64_t start, uint64_t end, kmem_work *w, kmem_counts *c,
+		  kmem_run_cb cb, void *cb_arg)
+{
+	size_t		ps = kmem_page_size();
+	uint64_t	addr = start;
+
+	while (addr < end)
+	{
+		size_t		want = (end - addr) / ps;
+		ssize_t		got;
+		size_t		i = 0;
+
+		if (want > w->ents_len)
+			want = w->ents_len;
+		got = kmem_pagemap_read(fd, addr, want, w->ents);
+		if (got < 0)
+			return -1;
+		if (got == 0)
+		{
+			errno = ESRCH;
+			return -1;
+		}
+		kmem_count_entries(w->ents, got, c);
+		while (cb && i < (size_t) got)
+		{
+			size_t		j;
+
+			if (!(w->ents[i] & (PM_PRESENT | PM_SWAP)))
+			{
+				i++;
+				continue;
+			}
+			for (j = i + 1; j < (size_t) got && (w->ents[j] & (PM_PRESENT | PM_SWAP)); j++)
+				;
+			cb(cb_arg, addr + i * ps, j - i, w->ents + i);
+			i = j;
+		}
+		addr += (uint64_t) got * ps;
+		if (w->tick && w->tick(w->tick_arg))
+			break;
+	}
+	return 0;
+}
+
+int
+kmem_walk(int fd, uint64_t start, uint64_t end, kmem_work *w, kmem_counts *c,
+		  kmem_run_cb cb, void *cb_arg)
+{
+	size_t		ps = kmem_page_size();
+	kmem_scan	s;
+	ssize_t		n;
+
+	c->pages += (end - start) / ps;
+	if (!w->use_scan || !kmem_get_caps()->pagemap_scan)
+		return walk_read(fd, start, end, w, c, cb, cb_arg);
+
+	kmem_scan_init(&s, fd, start, end, 0, PAGE_IS_PRESENT | PAGE_IS_SWAPPED, 0,
+				   PAGE_IS_PRESENT | PAGE_IS_SWAPPED);
+	while ((n = kmem_scan_step(&s, w->vec, w->vec_len)) > 0)
+	{
+		for (ssize_t i = 0; i < n; i++)
+		{
+			kmem_work	inner = *w;
+
+			/* the ranges' entries, read in chunks; no tick inside */
+			inner.tick = NULL;
+			if (walk_read(fd, w->vec[i].start, w->vec[i].end, &inner, c,
+						  cb, cb_arg) < 0)
+				return -1;
+		}
+		if (w->tick && w->tick(w->tick_arg))
+			return 0;
+	}
+	return n < 0 ? -1 : 0;
+}
+
+/* ---- kpageflags / kpagecount ---------------------------------------------- */
+
+int
+kmem_kpage_open(const char *which)
+{
+	char		path[64];
+
+	snprintf(path, sizeof(path), "/proc/%s", which);
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+int
+kmem_kpage_read(int fd, const uint64_t *pfns, size_t n, uint64_t *out)
+{
+	size_t		i = 0;
+
+	while (i < n)
+	{
+		size_t		j;
+		ssize_t		r;
+
+		if (pfns[i] == 0)
+		{
+			out[i++] = 0;
+			continue;
+		}
+		for (j = i + 1; j < n && pfns[j] == pfns[j - 1] + 1; j++)
+			;
+		r = pread_full(fd, out + i, (j - i) * sizeof(uint64_t),
+					   (off_t) pfns[i] * sizeof(uint64_t));
+		if (r < 0)
+			return -1;
+		/* frames beyond the end of memory read as nothing: report 0 */
+		memset((char *) (out + i) + r, 0, (j - i) * sizeof(uint64_t) - r);
+		i = j;
+	}
+	return 0;
+}
+
+static const char *const kpf_names[64] = {
+	[0] = "locked",[1] = "error",[2] = "referenced",[3] = "uptodate",
+	[4] = "dirty",[5] = "lru",[6] = "active",[7] = "slab",
+	[8] = "writeback",[9] = "reclaim",[10] = "buddy",[11] = "mmap",
+	[12] = "anon",[13] = "swapcache",[14] = "swapbacked",
+	[15] = "compound_head",[16] = "compound_tail",[17] = "huge",
+	[18] = "unevictable",[19] = "hwpoison",[20] = "nopage",[21] = "ksm",
+	[22] = "thp",[23] = "offline",[24] = "zero_page",[25] = "idle",
+	[26] = "pgtable",
+	/* kernel-internal bits, shown only by kernels built to show them */
+	[32] = "reserved",[33] = "mlocked",[34] = "mappedtodisk",
+	[35] = "private",[36] = "private_2",[37] = "owner_private",
+	[38] = "arch",[39] = "uncached",[40] = "softdirty",[41] = "arch_2",
+};
+
+const char *
+kmem_kpf_name(int bit)
+{
+	if (bit < 0 || bit > 63)
+		return NULL;
+	return kpf_names[bit];
+}
+
+int
+kmem_kpf_decode(uint64_t flags, const char **names, int max)
+{
+	int			n = 0;
+
+	for (int b = 0; b < 64 && n < max; b++)
+		if (flags & (UINT64_C(1) << b))
+			names[n++] = kpf_names[b] ? kpf_names[b] : "unknown";
+	return n;
+}
+
+/* ---- maps / smaps / status -------------------------------------------------- */
+
+static const char *const smaps_names[KSM_NFIELDS] = {
+	[KSM_SIZE] = "Size",
+	[KSM_KERNEL_PAGE_SIZE] = "KernelPageSize",
+	[KSM_MMU_PAGE_SIZE] = "MMUPageSize",
+	[KSM_RSS] = "Rss",
+	[KSM_PSS] = "Pss",
+	[KSM_PSS_DIRTY] = "Pss_Dirty",
+	[KSM_SHARED_CLEAN] = "Shared_Clean",
+	[KSM_SHARED_DIRTY] = "Shared_Dirty",
+	[KSM_PRIVATE_CLEAN] = "Private_Clean",
+	[KSM_PRIVATE_DIRTY] = "Private_Dirty",
+	[KSM_REFERENCED] = "Referenced",
+	[KSM_ANONYMOUS] = "Anonymous",
+	[KSM_ANON_HUGE] = "AnonHugePages",
+	[KSM_SHMEM_PMD] = "ShmemPmdMapped",
+	[KSM_FILE_PMD] = "FilePmdMapped",
+	[KSM_SHARED_HUGETLB] = "Shared_Hugetlb",
+	[KSM_PRIVATE_HUGETLB] = "Private_Hugetlb",
+	[KSM_SWAP] = "Swap",
+	[KSM_SWAP_PSS] = "SwapPss",
+	[KSM_LOCKED] = "Locked",
+};
+
+const char *
+kmem_smaps_field_name(kmem_smaps_field f)
+{
+	return (f >= 0 && f < KSM_NFIELDS) ? smaps_names[f] : NULL;
+}
+
+/* Parses a maps header line; returns 1 if it is one. */
+static int
+parse_vma_line(const char *line, kmem_vma *v)
+{
+	unsigned long long start, end, off, ino;
+	char		perms[8];
+	char		dev[16];
+	int			pathpos = 0;
+	size_t		len;
+
+	if (sscanf(line, "%llx-%llx %7s %llx %15s %llu %n",
+			   &start, &end, perms, &off, dev, &ino, &pathpos) < 6)
+		return 0;
+	v->start = start;
+	v->end = end;
+	memcpy(v->perms, perms, sizeof(v->perms));
+	v->offset = off;
+	memcpy(v->dev, dev, sizeof(v->dev));
+	v->inode = ino;
+	v->path[0] = '\0';
+	if (pathpos > 0)
+	{
+		snprintf(v->path, sizeof(v->path), "%s", line + pathpos);
+		len = strlen(v->path);
+		while (len > 0 && (v->path[len - 1] == '\n' || v->path[len - 1] == ' '))
+			v->path[--len] = '\0';
+	}
+	return 1;
+}
+
+int
+kmem_maps_lookup(pid_t pid, uint64_t addr, kmem_vma *out)
+{
+	char		path[64];
+	char		line[KMEM_PATH_MAX + 128];
+	FILE	   *f;
+	int			found = 0;
+
+	proc_path(path, sizeof(path), pid, "maps");
+	f = fopen(path, "re");
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+	{
+		kmem_vma	v;
+
+		if (!parse_vma_line(line, &v))
+			continue;
+		if (addr >= v.start && addr < v.end)
+		{
+			memset(out, 0, sizeof(*out));
+			*out = v;
+			out->nvmas = 1;
+			out->vmflags[0] = '\0';
+			memset(out->kb, 0, sizeof(out->kb));
+			found = 1;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+int
+kmem_smaps_range(pid_t pid, uint64_t start, uint64_t end, kmem_vma *out)
+{
+	char		path[64];
+	char		line[KMEM_PATH_MAX + 128];
+	FILE	   *f;
+	bool		inside = false;
+	kmem_vma	v;
+
+	proc_path(path, sizeof(path), pid, "smaps");
+	f = fopen(path, "re");
+	if (f == NULL)
+		return -1;
+	memset(out, 0, sizeof(*out));
+	while (fgets(line, sizeof(line), f))
+	{
+		char		key[64];
+		unsigned long long val;
+
+		if (parse_vma_line(line, &v))
+		{
+			inside = v.start < end && v.end > start;
+			if (inside)
+			{
+				if (out->nvmas == 0)
+				{
+					out->start = v.start;
+					memcpy(out->perms, v.perms, sizeof(out->perms));
+					out->offset = v.offset;
+					memcpy(out->dev, v.dev, sizeof(out->dev));
+					out->inode = v.inode;
+					memcpy(out->path, v.path, sizeof(out->path));
+				}
+				out->end = v.end;
+				out->nvmas++;
+			}
+			else if (v.start >= end)
+				break;			/* maps are sorted by address */
+			continue;
+		}
+		if (!inside)
+			continue;
+		if (strncmp(line, "VmFlags:", 8) == 0)
+		{
+			if (out->nvmas == 1)
+			{
+				const char *s = line + 8;
+				size_t		len;
+
+				while (*s == ' ')
+					s++;
+				snprintf(out->vmflags, sizeof(out->vmflags), "%.255s", s);
+				len = strlen(out->vmflags);
+				while (len > 0 && (out->vmflags[len - 1] == '\n' || out->vmflags[len - 1] == ' '))
+					out->vmflags[--len] = '\0';
+			}
+			continue;
+		}
+		if (sscanf(line, "%63[^:]: %llu kB", key, &val) == 2)
+		{
+			for (int i = 0; i < KSM_NFIELDS; i++)
+				if (strcmp(key, smaps_names[i]) == 0)
+				{
+					/* page sizes are per VMA, not additive */
+					if (i == KSM_KERNEL_PAGE_SIZE || i == KSM_MMU_PAGE_SIZE)
+						out->kb[i] = val;
+					else
+						out->kb[i] += val;
+					break;
+				}
+		}
+	}
+	if (ferror(f))
+	{
+		int			save = errno;
+
+		fclose(f);
+		errno = save;
+		return -1;
+	}
+	fclose(f);
+	return out->nvmas;
+}
+
+int
+kmem_status_kb(pid_t pid, const char *key, uint64_t *kb)
+{
+	char		path[64];
+	char		line[256];
+	size_t		klen = strlen(key);
+	FILE	   *f;
+	int			found = 0;
+
+	proc_path(path, sizeof(path), pid, "status");
+	f = fopen(path, "re");
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+	{
+		unsigned long long v;
+
+		if (strncmp(line, key, klen) == 0 && line[klen] == ':' &&
+			sscanf(line + klen + 1, " %llu", &v) == 1)
+		{
+			*kb = v;
+			found = 1;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+int
+kmem_stat(pid_t pid, pid_t *ppid, uint64_t *minflt, uint64_t *majflt)
+{
+	char		path[64];
+	char		buf[1024];
+	char	   *p;
+	int			fd;
+	ssize_t		n;
+	int			pp;
+	unsigned long long mn,
+				mj;
+
+	proc_path(path, sizeof(path), pid, "stat");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+	{
+		errno = ESRCH;
+		return -1;
+	}
+	buf[n] = '\0';
+	/* comm may hold spaces and parentheses: fields restart after the last ')' */
+	p = strrchr(buf, ')');
+	if (p == NULL ||
+		sscanf(p + 1, " %*c %d %*d %*d %*d %*d %*u %llu %*u %llu", &pp, &mn, &mj) != 3)
+	{
+		errno = EINVAL;
+		return -1;
+	}
+	if (ppid)
+		*ppid = pp;
+	if (minflt)
+		*minflt = mn;
+	if (majflt)
+		*majflt = mj;
+	return 0;
+}

@@ -1,0 +1,211 @@
+/*-------------------------------------------------------------------------
+ *
+ * kmem.h
+ *	  ptbm's kernel interface: what a process's page table holds, read from
+ *	  /proc (pagemap, PAGEMAP_SCAN, kpageflags, kpagecount, maps, smaps,
+ *	  status).
+ *
+ * Plain C with no PostgreSQL dependency, tested on its own by test/unit.
+ * Functions never allocate: callers pass the buffers (so a caller may leave
+ * a loop by longjmp between two calls without leaking), and report failure
+ * as -1 with errno set.  Addresses are virtual addresses in the inspected
+ * process; pagemap granularity is always the base page size (kmem_page_size).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PTBM_KMEM_H
+#define PTBM_KMEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "kabi.h"
+
+/* What the running kernel offers this process; probed once (kmem_caps). */
+typedef struct kmem_caps
+{
+	bool		pagemap_scan;	/* PAGEMAP_SCAN ioctl works */
+	bool		soft_dirty;		/* kernel tracks soft-dirty */
+	bool		frames_visible; /* pagemap shows this process real PFNs */
+	bool		kpageflags;		/* /proc/kpageflags readable */
+	bool		kpagecount;		/* /proc/kpagecount readable */
+} kmem_caps;
+
+extern const kmem_caps *kmem_get_caps(void);
+extern size_t kmem_page_size(void);
+
+/* ---- pagemap -------------------------------------------------------- */
+
+/* Opens /proc/PID/pagemap (pid 0: this process).  Returns fd or -1. */
+extern int	kmem_pagemap_open(pid_t pid);
+
+/*
+ * Reads the entries of npages base pages starting at addr into out[].
+ * Returns the number read: fewer than asked (0) when the process has gone,
+ * -1 on error.
+ */
+extern ssize_t kmem_pagemap_read(int fd, uint64_t addr, size_t npages,
+								 uint64_t *out);
+
+/* Frame number of an entry, 0 when absent, swapped or hidden. */
+static inline uint64_t
+kmem_pfn(uint64_t ent)
+{
+	return (ent & PM_PRESENT) ? (ent & PM_PFN_MASK) : 0;
+}
+
+/* ---- PAGEMAP_SCAN ---------------------------------------------------- */
+
+typedef struct kmem_scan
+{
+	int			fd;
+	uint64_t	next;			/* where the next call starts */
+	uint64_t	end;
+	uint64_t	flags;			/* PM_SCAN_* */
+	uint64_t	inverted;
+	uint64_t	mask;
+	uint64_t	anyof;
+	uint64_t	retmask;
+	bool		done;
+} kmem_scan;
+
+extern void kmem_scan_init(kmem_scan *s, int fd, uint64_t start, uint64_t end,
+						   uint64_t mask, uint64_t anyof, uint64_t inverted,
+						   uint64_t retmask);
+
+/*
+ * One PAGEMAP_SCAN call: fills vec with up to vec_len ranges of pages that
+ * match, merged by (categories & retmask), in address order.  Returns the
+ * number of ranges, 0 once the walk is over, -1 on error.  Stops after a
+ * short batch, since walk_end is unreliable then.
+ */
+extern ssize_t kmem_scan_step(kmem_scan *s, struct page_region *vec,
+							  size_t vec_len);
+
+/* ---- summaries -------------------------------------------------------- */
+
+typedef struct kmem_counts
+{
+	uint64_t	pages;			/* base pages examined */
+	uint64_t	present;
+	uint64_t	swapped;
+	uint64_t	file;			/* present with bit 61: file or shared-anon */
+	uint64_t	exclusive;		/* present and mapped by this process only */
+	uint64_t	soft_dirty;
+	uint64_t	uffd_wp;
+} kmem_counts;
+
+/* Caller-owned scratch space for the summary and row walkers. */
+typedef struct kmem_work
+{
+	struct page_region *vec;
+	size_t		vec_len;
+	uint64_t   *ents;
+	size_t		ents_len;
+	int			(*tick) (void *arg);	/* called between batches; may
+										 * longjmp; nonzero stops */
+	void	   *tick_arg;
+	bool		use_scan;		/* PAGEMAP_SCAN for presence if available */
+} kmem_work;
+
+/* Per-page presence callback of kmem_walk_present: a run of present pages. */
+typedef void (*kmem_run_cb) (void *arg, uint64_t addr, size_t npages,
+							 const uint64_t *ents);
+
+/*
+ * Walks [start, end) and calls cb for every run of present or swapped pages
+ * with their pagemap entries; absent pages are skipped without reading them
+ * when PAGEMAP_SCAN is available.  cb may be NULL.  Adds to *c.  Returns 0,
+ * or -1 (errno; ESRCH when the process went away during the walk).
+ */
+extern int	kmem_walk(int fd, uint64_t start, uint64_t end, kmem_work *w,
+					  kmem_counts *c, kmem_run_cb cb, void *cb_arg);
+
+extern void kmem_count_entries(const uint64_t *ents, size_t n, kmem_counts *c);
+
+/* ---- kpageflags / kpagecount -------------------------------------------- */
+
+/* Opens /proc/kpageflags or /proc/kpagecount; -1 (EACCES as non-root). */
+extern int	kmem_kpage_open(const char *which);
+
+/*
+ * For each pfns[i] != 0 reads the 8-byte entry of that frame into out[i]
+ * (out[i] = 0 for pfns[i] == 0), one pread per run of consecutive frames.
+ * Returns 0 or -1.
+ */
+extern int	kmem_kpage_read(int fd, const uint64_t *pfns, size_t n, uint64_t *out);
+
+/* Names of /proc/kpageflags bits (include/uapi/linux/kernel-page-flags.h). */
+extern const char *kmem_kpf_name(int bit);
+
+/* Fills names[] with the names of the bits set; returns how many. */
+extern int	kmem_kpf_decode(uint64_t flags, const char **names, int max);
+
+/* ---- maps / smaps / status ---------------------------------------------- */
+
+typedef enum kmem_smaps_field
+{
+	KSM_SIZE,
+	KSM_KERNEL_PAGE_SIZE,
+	KSM_MMU_PAGE_SIZE,
+	KSM_RSS,
+	KSM_PSS,
+	KSM_PSS_DIRTY,
+	KSM_SHARED_CLEAN,
+	KSM_SHARED_DIRTY,
+	KSM_PRIVATE_CLEAN,
+	KSM_PRIVATE_DIRTY,
+	KSM_REFERENCED,
+	KSM_ANONYMOUS,
+	KSM_ANON_HUGE,
+	KSM_SHMEM_PMD,
+	KSM_FILE_PMD,
+	KSM_SHARED_HUGETLB,
+	KSM_PRIVATE_HUGETLB,
+	KSM_SWAP,
+	KSM_SWAP_PSS,
+	KSM_LOCKED,
+	KSM_NFIELDS
+} kmem_smaps_field;
+
+extern const char *kmem_smaps_field_name(kmem_smaps_field f);
+
+#define KMEM_PATH_MAX 4096
+
+/* One VMA from /proc/PID/maps, or the sum of several from smaps. */
+typedef struct kmem_vma
+{
+	uint64_t	start;
+	uint64_t	end;
+	char		perms[8];
+	uint64_t	offset;
+	char		dev[16];
+	uint64_t	inode;
+	char		path[KMEM_PATH_MAX];
+	char		vmflags[256];	/* smaps VmFlags of the first VMA */
+	int			nvmas;			/* VMAs summed (smaps) */
+	uint64_t	kb[KSM_NFIELDS];	/* smaps fields, kB, summed */
+} kmem_vma;
+
+/*
+ * Finds the VMA of /proc/PID/maps containing addr.  Returns 1 found, 0 not
+ * found, -1 error (ENOENT/ESRCH: no such process).
+ */
+extern int	kmem_maps_lookup(pid_t pid, uint64_t addr, kmem_vma *out);
+
+/*
+ * Sums /proc/PID/smaps over the VMAs inside [start, end); path, inode and
+ * VmFlags come from the first.  Returns the number of VMAs, -1 on error.
+ */
+extern int	kmem_smaps_range(pid_t pid, uint64_t start, uint64_t end,
+							 kmem_vma *out);
+
+/* Reads "Key:  N kB" from /proc/PID/status.  Returns 1, 0 absent, -1. */
+extern int	kmem_status_kb(pid_t pid, const char *key, uint64_t *kb);
+
+/* Reads the parent pid and minor/major fault counts from /proc/PID/stat. */
+extern int	kmem_stat(pid_t pid, pid_t *ppid, uint64_t *minflt, uint64_t *majflt);
+
+#endif							/* PTBM_KMEM_H */

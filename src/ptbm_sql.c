@@ -1,0 +1,552 @@
+/*-------------------------------------------------------------------------
+ *
+ * ptbm_sql.c
+ *	  SQL functions of ptbm: the region, one process's page-table entries
+ *	  for it, and touching, reading and writing its pages.
+ *
+ * Reporting functions read /proc and never touch the region, so what they
+ * report is what the inspected process itself did.  Each answer is a
+ * snapshot taken page run by page run, not an atomic picture: another
+ * process may fault or evict pages while a scan goes on.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <sys/resource.h>
+#include <time.h>
+
+#include "catalog/pg_authid_d.h"
+#include "catalog/pg_type_d.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "portability/instr_time.h"
+#include "storage/fd.h"
+#include "storage/proc.h"
+#include "storage/procarray.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+
+#include "kmem.h"
+#include "ptbm.h"
+
+/* pages per pagemap read and per interrupt check in row-producing scans */
+#define PTBM_CHUNK_PAGES	8192
+/* ranges per PAGEMAP_SCAN call */
+#define PTBM_SCAN_VEC		512
+
+PG_FUNCTION_INFO_V1(ptbm_region_info);
+PG_FUNCTION_INFO_V1(ptbm_pte);
+PG_FUNCTION_INFO_V1(ptbm_touch);
+PG_FUNCTION_INFO_V1(ptbm_write);
+PG_FUNCTION_INFO_V1(ptbm_read);
+
+/* ---- argument checks ---------------------------------------------------- */
+
+/*
+ * Checks [first, first + count) against the region; a NULL count means "to
+ * the end of the region".  Returns the count.
+ */
+static int64
+ptbm_check_range(int64 first, int64 count, bool count_is_null)
+{
+	if (first < 0 || first >= ptbm_region.pages)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("page %lld is outside the ptbm region", (long long) first),
+				 errdetail("The region has %lld pages, numbered from 0 to %lld.",
+						   (long long) ptbm_region.pages,
+						   (long long) ptbm_region.pages - 1)));
+	if (count_is_null)
+		return ptbm_region.pages - first;
+	if (count < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("page count must not be negative")));
+	/* written so that it cannot overflow: first < pages here */
+	if (count > ptbm_region.pages - first)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("pages %lld to %lld reach past the end of the ptbm region",
+						(long long) first,
+						(count > PG_INT64_MAX - first) ? PG_INT64_MAX : (long long) (first + count - 1)),
+				 errdetail("The region has %lld pages, numbered from 0 to %lld.",
+						   (long long) ptbm_region.pages,
+						   (long long) ptbm_region.pages - 1),
+				 errhint("Pass a NULL page count to go to the end of the region.")));
+	return count;
+}
+
+/* Checks that [offset, offset + len) lies within one page. */
+static void
+ptbm_check_in_page(int64 page, int64 offset, int64 len)
+{
+	(void) ptbm_check_range(page, 1, false);
+	if (offset < 0 || len < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("offset and length must not be negative")));
+	if (offset > (int64) ptbm_region.page_size - len)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%lld bytes at offset %lld cross the end of page %lld",
+						(long long) len, (long long) offset, (long long) page),
+				 errdetail("A page holds %zu bytes.", ptbm_region.page_size)));
+}
+
+/*
+ * Only processes of this cluster may be inspected: the postmaster and every
+ * process with a PGPROC (backends, background workers, auxiliary processes).
+ * Checked before any /proc file of the pid is opened.
+ */
+static void
+ptbm_check_pid(int pid)
+{
+	if (pid == PostmasterPid || pid == MyProcPid)
+		return;
+	if (pid > 0 && (BackendPidGetProc(pid) != NULL || AuxiliaryPidGetProc(pid) != NULL))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("process %d is not a process of this cluster", pid),
+			 errhint("Use the pid of the postmaster, a backend or an auxiliary process, as listed in pg_stat_activity.")));
+}
+
+/* ---- what the caller may see ------------------------------------------ */
+
+/*
+ * Frame numbers and kernel page flags help physical-memory attacks; they
+ * are shown only to superusers and members of pg_read_server_files, and
+ * only if the kernel shows them to the server at all (CAP_SYS_ADMIN).
+ */
+static bool
+ptbm_frames_for_caller(void)
+{
+	static bool said_kernel = false;
+	static bool said_role = false;
+
+	if (!kmem_get_caps()->frames_visible)
+	{
+		if (!said_kernel)
+			ereport(NOTICE,
+					(errmsg("frame numbers are hidden from the server"),
+					 errdetail("The kernel shows frame numbers, /proc/kpagecount and /proc/kpageflags only to processes with CAP_SYS_ADMIN; pfn, mapcount and flags are NULL.")));
+		said_kernel = true;
+		return false;
+	}
+	if (!superuser() && !has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
+	{
+		if (!said_role)
+			ereport(NOTICE,
+					(errmsg("frame numbers are shown only to superusers and members of pg_read_server_files"),
+					 errdetail("pfn, mapcount and flags are NULL.")));
+		said_role = true;
+		return false;
+	}
+	return true;
+}
+
+static bool
+ptbm_soft_dirty_supported(void)
+{
+	static bool said = false;
+
+	if (kmem_get_caps()->soft_dirty)
+		return true;
+	if (!said)
+		ereport(NOTICE,
+				(errmsg("this kernel does not track soft-dirty pages"),
+				 errdetail("soft_dirty is NULL: the kernel was built without CONFIG_MEM_SOFT_DIRTY.")));
+	said = true;
+	return false;
+}
+
+static char *
+ptbm_addr_text(uint64 addr)
+{
+	return psprintf("0x%llx", (unsigned long long) addr);
+}
+
+static inline uint64
+ptbm_page_addr(int64 page)
+{
+	return (uint64) (uintptr_t) ptbm_region.base + (uint64) page * ptbm_region.page_size;
+}
+
+/* Opens a /proc file as a transient file (closed on error); -1 on failure. */
+static int
+ptbm_open_proc(int pid, const char *what)
+{
+	char		path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, what);
+	return OpenTransientFile(path, O_RDONLY | PG_BINARY);
+}
+
+/* ---- ptbm_region() -------------------------------------------------------- */
+
+#define PTBM_REGION_COLS 13
+
+Datum
+ptbm_region_info(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[PTBM_REGION_COLS];
+	bool		nulls[PTBM_REGION_COLS] = {0};
+	kmem_vma	vma;
+	const kmem_caps *caps = kmem_get_caps();
+	int			nvmas;
+	int			i = 0;
+
+	ptbm_require_region();
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	nvmas = kmem_smaps_range(0, ptbm_page_addr(0), ptbm_page_addr(ptbm_region.pages), &vma);
+	if (nvmas < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read /proc/self/smaps: %m")));
+
+	values[i++] = CStringGetTextDatum(ptbm_addr_text(ptbm_page_addr(0)));
+	values[i++] = Int64GetDatum((int64) ptbm_region.size);
+	values[i++] = Int32GetDatum((int32) ptbm_region.page_size);
+	values[i++] = Int64GetDatum(ptbm_region.pages);
+	values[i++] = CStringGetTextDatum(ptbm_kind_name(ptbm_region.kind));
+	/* backing object, as the kernel names it in maps */
+	if (nvmas > 0 && vma.path[0] != '\0')
+		values[i] = CStringGetTextDatum(vma.path);
+	else
+		nulls[i] = true;
+	i++;
+	if (nvmas > 0 && vma.inode != 0)
+		values[i] = Int64GetDatum((int64) vma.inode);
+	else
+		nulls[i] = true;
+	i++;
+	if (nvmas > 0)
+	{
+		/* VmFlags: two-letter codes separated by spaces */
+		ArrayBuildState *astate = NULL;
+		char	   *flags = pstrdup(vma.vmflags);
+		char	   *tok;
+		char	   *save;
+
+		for (tok = strtok_r(flags, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
+			astate = accumArrayResult(astate, CStringGetTextDatum(tok), false,
+									  TEXTOID, CurrentMemoryContext);
+		if (astate)
+			values[i] = makeArrayResult(astate, CurrentMemoryContext);
+		else
+			values[i] = PointerGetDatum(construct_empty_array(TEXTOID));
+	}
+	else
+		nulls[i] = true;
+	i++;
+	values[i++] = Int32GetDatum(nvmas);
+	values[i++] = Int32GetDatum(ptbm_region.generation);
+	values[i++] = BoolGetDatum(caps->pagemap_scan);
+	values[i++] = BoolGetDatum(caps->soft_dirty);
+	values[i++] = BoolGetDatum(caps->frames_visible);
+	Assert(i == PTBM_REGION_COLS);
+
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/* ---- ptbm_pte() ------------------------------------------------------------ */
+
+#define PTBM_PTE_COLS 12
+
+/* Per-page PAGEMAP_SCAN categories of one chunk; false if nothing mapped. */
+static bool
+ptbm_chunk_categories(int fd, uint64 addr, int64 n, uint16 *cats,
+					  struct page_region *vec)
+{
+	kmem_scan	s;
+	ssize_t		r;
+	bool		any = false;
+
+	memset(cats, 0, n * sizeof(uint16));
+	kmem_scan_init(&s, fd, addr, addr + n * ptbm_region.page_size, 0,
+				   PAGE_IS_PRESENT | PAGE_IS_SWAPPED, 0,
+				   PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_PFNZERO | PAGE_IS_HUGE);
+	while ((r = kmem_scan_step(&s, vec, PTBM_SCAN_VEC)) > 0)
+	{
+		for (ssize_t k = 0; k < r; k++)
+		{
+			int64		from = (vec[k].start - addr) / ptbm_region.page_size;
+			int64		to = (vec[k].end - addr) / ptbm_region.page_size;
+
+			for (int64 p = from; p < to && p < n; p++)
+				cats[p] = (uint16) vec[k].categories;
+			any = true;
+		}
+	}
+	if (r < 0)
+		return true;			/* let the pagemap read decide */
+	return any;
+}
+
+Datum
+ptbm_pte(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			pid;
+	int64		first;
+	int64		count;
+	int			fd;
+	int			kcount_fd = -1;
+	int			kflags_fd = -1;
+	bool		frames;
+	bool		soft_dirty;
+	bool		scan;
+	uint64	   *ents;
+	uint16	   *cats;
+	uint64	   *pfns = NULL;
+	uint64	   *mapcounts = NULL;
+	uint64	   *kflags = NULL;
+	struct page_region *vec;
+
+	ptbm_require_region();
+	InitMaterializedSRF(fcinfo, 0);
+
+	/* NULL pid or first page: no rows; NULL count: to the end */
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		return (Datum) 0;
+	pid = PG_GETARG_INT32(0);
+	first = PG_GETARG_INT64(1);
+	count = ptbm_check_range(first, PG_ARGISNULL(2) ? 0 : PG_GETARG_INT64(2),
+							 PG_ARGISNULL(2));
+	ptbm_check_pid(pid);
+
+	frames = ptbm_frames_for_caller();
+	soft_dirty = ptbm_soft_dirty_supported();
+	scan = kmem_get_caps()->pagemap_scan;
+
+	fd = ptbm_open_proc(pid, "pagemap");
+	if (fd < 0)
+	{
+		if (errno == ENOENT || errno == ESRCH)
+			return (Datum) 0;	/* exited since the check: nothing to show */
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open the page table of process %d: %m", pid)));
+	}
+	if (frames)
+	{
+		kcount_fd = OpenTransientFile("/proc/kpagecount", O_RDONLY | PG_BINARY);
+		kflags_fd = OpenTransientFile("/proc/kpageflags", O_RDONLY | PG_BINARY);
+		pfns = palloc(PTBM_CHUNK_PAGES * sizeof(uint64));
+		mapcounts = palloc0(PTBM_CHUNK_PAGES * sizeof(uint64));
+		kflags = palloc0(PTBM_CHUNK_PAGES * sizeof(uint64));
+	}
+	ents = palloc(PTBM_CHUNK_PAGES * sizeof(uint64));
+	cats = palloc(PTBM_CHUNK_PAGES * sizeof(uint16));
+	vec = palloc(PTBM_SCAN_VEC * sizeof(struct page_region));
+
+	for (int64 done = 0; done < count;)
+	{
+		int64		n = Min(count - done, PTBM_CHUNK_PAGES);
+		uint64		addr = ptbm_page_addr(first + done);
+		ssize_t		got;
+
+		CHECK_FOR_INTERRUPTS();
+
+		if (scan && !ptbm_chunk_categories(fd, addr, n, cats, vec))
+		{
+			/* nothing mapped in this chunk: no need to read its entries */
+			memset(ents, 0, n * sizeof(uint64));
+			got = n;
+		}
+		else
+		{
+			got = kmem_pagemap_read(fd, addr, n, ents);
+			if (got < 0)
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not read the page table of process %d: %m", pid)));
+			if (got < n)
+				break;			/* the process exited: stop where it ended */
+		}
+
+		if (frames)
+		{
+			for (int64 k = 0; k < n; k++)
+				pfns[k] = kmem_pfn(ents[k]);
+			if (kcount_fd >= 0)
+				(void) kmem_kpage_read(kcount_fd, pfns, n, mapcounts);
+			if (kflags_fd >= 0)
+				(void) kmem_kpage_read(kflags_fd, pfns, n, kflags);
+		}
+
+		for (int64 k = 0; k < n; k++)
+		{
+			Datum		values[PTBM_PTE_COLS];
+			bool		nulls[PTBM_PTE_COLS] = {0};
+			uint64		e = ents[k];
+			bool		present = (e & PM_PRESENT) != 0;
+			int			i = 0;
+
+			values[i++] = Int64GetDatum(first + done + k);
+			values[i++] = CStringGetTextDatum(ptbm_addr_text(addr + k * ptbm_region.page_size));
+			values[i++] = BoolGetDatum(present);
+			values[i++] = BoolGetDatum(!present && (e & PM_SWAP));
+			values[i++] = BoolGetDatum((e & PM_FILE) != 0);
+			values[i++] = BoolGetDatum((e & PM_MMAP_EXCLUSIVE) != 0);
+			values[i] = BoolGetDatum((e & PM_SOFT_DIRTY) != 0);
+			nulls[i++] = !soft_dirty;
+			values[i] = BoolGetDatum((cats[k] & PAGE_IS_PFNZERO) != 0);
+			nulls[i++] = !scan;
+			values[i] = BoolGetDatum((cats[k] & PAGE_IS_HUGE) != 0);
+			nulls[i++] = !scan;
+			/* frame, its mapcount and flags: present pages, frames visible */
+			if (frames && present && pfns[k] != 0)
+			{
+				values[i++] = Int64GetDatum((int64) pfns[k]);
+				values[i] = Int64GetDatum((int64) mapcounts[k]);
+				nulls[i++] = kcount_fd < 0;
+				if (kflags_fd >= 0)
+				{
+					const char *names[64];
+					Datum		d[64];
+					int			nn = kmem_kpf_decode(kflags[k], names, 64);
+
+					for (int j = 0; j < nn; j++)
+						d[j] = CStringGetTextDatum(names[j]);
+					values[i] = PointerGetDatum(construct_array(d, nn, TEXTOID, -1, false, TYPALIGN_INT));
+				}
+				else
+					nulls[i] = true;
+				i++;
+			}
+			else
+			{
+				nulls[i++] = true;
+				nulls[i++] = true;
+				nulls[i++] = true;
+			}
+			Assert(i == PTBM_PTE_COLS);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+		done += n;
+	}
+
+	if (kcount_fd >= 0)
+		CloseTransientFile(kcount_fd);
+	if (kflags_fd >= 0)
+		CloseTransientFile(kflags_fd);
+	CloseTransientFile(fd);
+	return (Datum) 0;
+}
+
+/* ---- ptbm_touch(), ptbm_write(), ptbm_read() ----------------------------- */
+
+#define PTBM_TOUCH_COLS 4
+
+Datum
+ptbm_touch(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[PTBM_TOUCH_COLS];
+	bool		nulls[PTBM_TOUCH_COLS] = {0};
+	int64		first;
+	int64		count;
+	char	   *mode;
+	bool		write;
+	struct rusage before,
+				after;
+	instr_time	start,
+				elapsed;
+	volatile char sink = 0;
+
+	ptbm_require_region();
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
+		PG_RETURN_NULL();
+	first = PG_GETARG_INT64(0);
+	count = ptbm_check_range(first, PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1),
+							 PG_ARGISNULL(1));
+	mode = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	if (strcmp(mode, "read") == 0)
+		write = false;
+	else if (strcmp(mode, "write") == 0)
+		write = true;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown touch mode \"%s\"", mode),
+				 errhint("Valid modes are \"read\" and \"write\".")));
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	getrusage(RUSAGE_SELF, &before);
+	INSTR_TIME_SET_CURRENT(start);
+	for (int64 k = 0; k < count; k++)
+	{
+		char	   *p = ptbm_region.base + (first + k) * ptbm_region.page_size;
+
+		if ((k & 4095) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (write)
+			/* a write access that keeps the data, even with racing writers */
+			(void) __atomic_fetch_or((unsigned char *) p, 0, __ATOMIC_RELAXED);
+		else
+			sink += *(volatile char *) p;
+	}
+	INSTR_TIME_SET_CURRENT(elapsed);
+	INSTR_TIME_SUBTRACT(elapsed, start);
+	getrusage(RUSAGE_SELF, &after);
+	(void) sink;
+
+	values[0] = Int64GetDatum(count);
+	values[1] = Int64GetDatum(after.ru_minflt - before.ru_minflt);
+	values[2] = Int64GetDatum(after.ru_majflt - before.ru_majflt);
+	values[3] = Float8GetDatum(INSTR_TIME_GET_MILLISEC(elapsed));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+Datum
+ptbm_write(PG_FUNCTION_ARGS)
+{
+	int64		page;
+	bytea	   *data;
+	int32		offset;
+	int32		len;
+
+	ptbm_require_region();
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		PG_RETURN_NULL();
+	page = PG_GETARG_INT64(0);
+	data = PG_GETARG_BYTEA_PP(1);
+	offset = PG_GETARG_INT32(2);
+	len = VARSIZE_ANY_EXHDR(data);
+	ptbm_check_in_page(page, offset, len);
+
+	memcpy(ptbm_region.base + page * ptbm_region.page_size + offset,
+		   VARDATA_ANY(data), len);
+	PG_RETURN_INT32(len);
+}
+
+Datum
+ptbm_read(PG_FUNCTION_ARGS)
+{
+	int64		page;
+	int32		len;
+	int32		offset;
+	bytea	   *result;
+
+	ptbm_require_region();
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		PG_RETURN_NULL();
+	page = PG_GETARG_INT64(0);
+	len = PG_GETARG_INT32(1);
+	offset = PG_GETARG_INT32(2);
+	ptbm_check_in_page(page, offset, len);
+
+	result = palloc(VARHDRSZ + len);
+	SET_VARSIZE(result, VARHDRSZ + len);
+	memcpy(VARDATA(result), ptbm_region.base + page * ptbm_region.page_size + offset, len);
+	PG_RETURN_BYTEA_P(result);
+}
