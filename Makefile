@@ -12,7 +12,7 @@ PG_CFLAGS = -std=gnu11
 
 # pg_regress and isolation tests start their own server with ptbm preloaded
 REGRESS = ptbm_setup ptbm_region ptbm_pte ptbm_errors ptbm_privileges
-REGRESS_OPTS = --temp-config=$(srcdir)/test/ptbm.conf --temp-instance=./tmp_check
+REGRESS_OPTS = --temp-config=$(srcdir)/test/ptbm.conf --temp-instance=./tmp_check_regress
 ISOLATION = shared_anon_two_backends
 ISOLATION_OPTS = --temp-config=$(srcdir)/test/ptbm.conf --temp-instance=./tmp_check_iso
 
@@ -27,7 +27,7 @@ include $(PGXS)
 
 # The same isolation machinery against a private_anon region.
 ISOLATION_PRIVATE = private_anon_two_backends
-installcheck: installcheck-private
+# run after installcheck: make installcheck installcheck-private
 installcheck-private:
 	$(pg_isolation_regress_installcheck) \
 		--temp-config=$(srcdir)/test/ptbm_private.conf \
