@@ -68,12 +68,79 @@ RETURNS bytea
 AS 'MODULE_PATHNAME', 'ptbm_read'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL RESTRICTED;
 
+-- Every process of the cluster: what its page table holds for the region,
+-- and the kernel's own accounting of it (smaps, VmPTE).
+CREATE FUNCTION ptbm_backends(
+    OUT pid integer,
+    OUT backend_type text,
+    OUT application_name text,
+    OUT present bigint,
+    OUT exclusive bigint,
+    OUT shared bigint,
+    OUT swapped bigint,
+    OUT rss bigint,
+    OUT pss bigint,
+    OUT shared_clean bigint,
+    OUT shared_dirty bigint,
+    OUT private_clean bigint,
+    OUT private_dirty bigint,
+    OUT page_table bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'ptbm_backends'
+LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED ROWS 20;
+
+-- One row per page: which processes map it, and does it exist at all.
+CREATE FUNCTION ptbm_sharing(
+    first_page bigint DEFAULT 0,
+    page_count bigint DEFAULT NULL,
+    OUT page bigint,
+    OUT processes integer,
+    OUT pids integer[],
+    OUT same_frame boolean,
+    OUT mapcount bigint,
+    OUT in_page_cache boolean)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'ptbm_sharing'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL RESTRICTED ROWS 1000;
+
+-- One row per process: a strip of width cells, each the density of present
+-- pages in its slice of the region ('.' none, ':' to '%' eighths, '@' full).
+CREATE FUNCTION ptbm_map(
+    width integer DEFAULT 64,
+    OUT pid integer,
+    OUT backend_type text,
+    OUT present bigint,
+    OUT pages_per_cell bigint,
+    OUT map text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'ptbm_map'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL RESTRICTED ROWS 20;
+
+-- Drops pages: dontneed (this backend's PTEs), remove (every backend's, and
+-- the data), pageout, cold.
+CREATE FUNCTION ptbm_evict(
+    first_page bigint,
+    page_count bigint DEFAULT 1,
+    method text DEFAULT 'dontneed',
+    OUT pages bigint,
+    OUT elapsed_ms double precision)
+RETURNS record
+AS 'MODULE_PATHNAME', 'ptbm_evict'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE;
+
 -- Reporting: pg_monitor.  Changing memory: superuser unless granted.
 REVOKE ALL ON FUNCTION ptbm_region() FROM PUBLIC;
 REVOKE ALL ON FUNCTION ptbm_pte(integer, bigint, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION ptbm_touch(bigint, bigint, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION ptbm_write(bigint, bytea, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION ptbm_read(bigint, integer, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION ptbm_backends() FROM PUBLIC;
+REVOKE ALL ON FUNCTION ptbm_sharing(bigint, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION ptbm_map(integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION ptbm_evict(bigint, bigint, text) FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION ptbm_region() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION ptbm_pte(integer, bigint, bigint) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION ptbm_backends() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION ptbm_sharing(bigint, bigint) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION ptbm_map(integer) TO pg_monitor;

@@ -210,6 +210,9 @@ kmem_scan_step(kmem_scan *s, struct page_region *vec, size_t vec_len)
 
 /* ---- summaries ---------------------------------------------------------- */
 
+/* present ranges closer than this (in pages) are read with one pread */
+#define KMEM_GAP_PAGES 512
+
 void
 kmem_count_entries(const uint64_t *ents, size_t n, kmem_counts *c)
 {
@@ -296,15 +299,32 @@ kmem_walk(int fd, uint64_t start, uint64_t end, kmem_work *w, kmem_counts *c,
 				   PAGE_IS_PRESENT | PAGE_IS_SWAPPED);
 	while ((n = kmem_scan_step(&s, w->vec, w->vec_len)) > 0)
 	{
-		for (ssize_t i = 0; i < n; i++)
-		{
-			kmem_work	inner = *w;
+		kmem_work	inner = *w;
+		uint64_t	wstart = w->vec[0].start;
+		uint64_t	wend = w->vec[0].end;
 
-			/* the ranges' entries, read in chunks; no tick inside */
-			inner.tick = NULL;
-			if (walk_read(fd, w->vec[i].start, w->vec[i].end, &inner, c,
-						  cb, cb_arg) < 0)
+		/* the ranges' entries, read in chunks; no tick inside */
+		inner.tick = NULL;
+
+		/*
+		 * Ranges closer than KMEM_GAP_PAGES are read as one window: a pread
+		 * per tiny range (a sparse, randomly touched region) costs more in
+		 * system calls than reading the absent entries between them.
+		 */
+		for (ssize_t i = 1; i <= n; i++)
+		{
+			if (i < n && w->vec[i].start - wend <= KMEM_GAP_PAGES * ps)
+			{
+				wend = w->vec[i].end;
+				continue;
+			}
+			if (walk_read(fd, wstart, wend, &inner, c, cb, cb_arg) < 0)
 				return -1;
+			if (i < n)
+			{
+				wstart = w->vec[i].start;
+				wend = w->vec[i].end;
+			}
 		}
 		if (w->tick && w->tick(w->tick_arg))
 			return 0;

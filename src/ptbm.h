@@ -44,7 +44,21 @@ extern PtbmRegion ptbm_region;
 extern const char *ptbm_kind_name(PtbmKind kind);
 extern bool ptbm_kind_is_shared(PtbmKind kind);
 
-/* argument checks shared by the SQL functions (ptbm_sql.c) */
+/* address of a region page */
+static inline uint64
+ptbm_page_addr(int64 page)
+{
+	return (uint64) (uintptr_t) ptbm_region.base + (uint64) page * ptbm_region.page_size;
+}
+
+/* ptbm.c */
 extern void ptbm_require_region(void);
+
+/* ptbm_sql.c: checks and helpers shared by the SQL functions */
+extern int64 ptbm_check_range(int64 first, int64 count, bool count_is_null);
+extern void ptbm_check_pid(int pid);
+extern bool ptbm_frames_for_caller(void);
+extern int	ptbm_open_proc(int pid, const char *what);
+extern char *ptbm_addr_text(uint64 addr);
 
 #endif							/* PTBM_H */

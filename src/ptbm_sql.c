@@ -49,7 +49,7 @@ PG_FUNCTION_INFO_V1(ptbm_read);
  * Checks [first, first + count) against the region; a NULL count means "to
  * the end of the region".  Returns the count.
  */
-static int64
+int64
 ptbm_check_range(int64 first, int64 count, bool count_is_null)
 {
 	if (first < 0 || first >= ptbm_region.pages)
@@ -101,7 +101,7 @@ ptbm_check_in_page(int64 page, int64 offset, int64 len)
  * process with a PGPROC (backends, background workers, auxiliary processes).
  * Checked before any /proc file of the pid is opened.
  */
-static void
+void
 ptbm_check_pid(int pid)
 {
 	if (pid == PostmasterPid || pid == MyProcPid)
@@ -121,7 +121,7 @@ ptbm_check_pid(int pid)
  * are shown only to superusers and members of pg_read_server_files, and
  * only if the kernel shows them to the server at all (CAP_SYS_ADMIN).
  */
-static bool
+bool
 ptbm_frames_for_caller(void)
 {
 	static bool said_kernel = false;
@@ -163,20 +163,14 @@ ptbm_soft_dirty_supported(void)
 	return false;
 }
 
-static char *
+char *
 ptbm_addr_text(uint64 addr)
 {
 	return psprintf("0x%llx", (unsigned long long) addr);
 }
 
-static inline uint64
-ptbm_page_addr(int64 page)
-{
-	return (uint64) (uintptr_t) ptbm_region.base + (uint64) page * ptbm_region.page_size;
-}
-
 /* Opens a /proc file as a transient file (closed on error); -1 on failure. */
-static int
+int
 ptbm_open_proc(int pid, const char *what)
 {
 	char		path[64];
