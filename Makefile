@@ -13,7 +13,15 @@ PG_CFLAGS = -std=gnu11
 # pg_regress and isolation tests start their own server with ptbm preloaded
 REGRESS = ptbm_setup ptbm_region ptbm_pte ptbm_errors ptbm_privileges
 REGRESS_OPTS = --temp-config=$(srcdir)/test/ptbm.conf --temp-instance=./tmp_check_regress
-ISOLATION = shared_anon_two_backends
+ISOLATION = shared_anon_two_backends \
+	claim01_bytes_written_are_read_by_another_backend \
+	claim02_fork_copies_no_pte \
+	claim03_second_reader_maps_the_same_page \
+	claim05_shared_anon_is_a_shmem_file \
+	claim06_fault_finds_the_page_in_the_page_cache \
+	claim07_dontneed_is_local_remove_is_global \
+	claim09_fault_around_maps_neighbours \
+	claim10_shared_page_write_is_not_copy_on_write
 ISOLATION_OPTS = --temp-config=$(srcdir)/test/ptbm.conf --temp-instance=./tmp_check_iso
 
 TAP_TESTS = 1
@@ -26,7 +34,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # The same isolation machinery against a private_anon region.
-ISOLATION_PRIVATE = private_anon_two_backends
+ISOLATION_PRIVATE = private_anon_two_backends claim04_private_anon_is_copy_on_write
 # run after installcheck: make installcheck installcheck-private
 installcheck-private:
 	$(pg_isolation_regress_installcheck) \

@@ -15,6 +15,10 @@ SELECT count(*) FROM ptbm_pte();
 SELECT * FROM ptbm_touch(0);
 SELECT ptbm_write(0, '\x01');
 SELECT ptbm_read(0, 1);
+SELECT count(*) FROM ptbm_backends();
+SELECT count(*) FROM ptbm_map();
+SELECT count(*) FROM ptbm_sharing(0, 1);
+SELECT * FROM ptbm_evict(0);
 RESET ROLE;
 
 -- pg_monitor may report, not change memory.
@@ -24,6 +28,10 @@ SELECT count(*) > 0 AS rows FROM ptbm_pte();
 SELECT * FROM ptbm_touch(0);
 SELECT ptbm_write(0, '\x01');
 SELECT ptbm_read(0, 1);
+SELECT count(*) > 0 AS rows FROM ptbm_backends();
+SELECT count(*) > 0 AS rows FROM ptbm_map();
+SELECT count(*) AS rows FROM ptbm_sharing(0, 1);
+SELECT * FROM ptbm_evict(0);
 -- and sees no frame numbers, whatever the kernel allows
 SELECT count(pfn) AS pfns, count(flags) AS flags FROM ptbm_pte();
 RESET ROLE;
