@@ -192,10 +192,25 @@ kmem_scan_step(kmem_scan *s, struct page_region *vec, size_t vec_len)
 
 	if (s->done)
 		return 0;
+	if (vec_len == 0)
+	{
+		errno = EINVAL;
+		return -1;
+	}
 	n = scan_call(s->fd, s->next, s->end, s->flags, s->inverted, s->mask,
 				  s->anyof, s->retmask, vec, vec_len, &walk_end);
 	if (n < 0)
 		return -1;
+
+	/*
+	 * A full batch does not prove walk_end fresh either: the kernel fills vec
+	 * in internal chunks of at most 512 ranges and only sets walk_end when a
+	 * chunk overflows, so a walk that ends exactly full after more than one
+	 * chunk reports the walk_end of an earlier chunk.  No range can start
+	 * before the end of the last one returned.
+	 */
+	if (n > 0 && walk_end < vec[n - 1].end)
+		walk_end = vec[n - 1].end;
 
 	/*
 	 * A batch shorter than vec_len means the walk reached the end; walk_end
@@ -253,6 +268,12 @@ walk_read(int fd, uint64_t start, uint64_t end, kmem_work *w, kmem_counts *c,
 
 		if (want > w->ents_len)
 			want = w->ents_len;
+		if (want == 0)
+		{
+			/* no buffer, or less than a page left: nothing to read */
+			errno = EINVAL;
+			return w->ents_len == 0 ? -1 : 0;
+		}
 		got = kmem_pagemap_read(fd, addr, want, w->ents);
 		if (got < 0)
 			return -1;

@@ -196,8 +196,8 @@ typedef struct kmem_vma
 extern int	kmem_maps_lookup(pid_t pid, uint64_t addr, kmem_vma *out);
 
 /*
- * Sums /proc/PID/smaps over the VMAs inside [start, end); path, inode and
- * VmFlags come from the first.  Returns the number of VMAs, -1 on error.
+ * Sums /proc/PID/smaps over the VMAs that intersect [start, end), each VMA
+ * whole; path, inode and VmFlags come from the first.  Returns the number of VMAs, -1 on error.
  */
 extern int	kmem_smaps_range(pid_t pid, uint64_t start, uint64_t end,
 							 kmem_vma *out);
