@@ -17,7 +17,12 @@ CREATE FUNCTION ptbm_region(
     OUT generation integer,
     OUT pagemap_scan boolean,
     OUT soft_dirty boolean,
-    OUT frames_visible boolean)
+    OUT frames_visible boolean,
+    OUT huge_pages text,
+    OUT kernel_page_size integer,
+    OUT huge_mapped bigint,
+    OUT page_table_sharing boolean,
+    OUT touch_granule bigint)
 RETURNS record
 AS 'MODULE_PATHNAME', 'ptbm_region_info'
 LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
@@ -38,7 +43,9 @@ CREATE FUNCTION ptbm_pte(
     OUT huge boolean,
     OUT pfn bigint,
     OUT mapcount bigint,
-    OUT flags text[])
+    OUT flags text[],
+    OUT touched boolean,
+    OUT via text)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'ptbm_pte'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL RESTRICTED ROWS 1000;
@@ -84,6 +91,7 @@ CREATE FUNCTION ptbm_backends(
     OUT shared_dirty bigint,
     OUT private_clean bigint,
     OUT private_dirty bigint,
+    OUT huge_mapped bigint,
     OUT page_table bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'ptbm_backends'

@@ -83,6 +83,24 @@ kmem_pagemap_read(int fd, uint64_t addr, size_t npages, uint64_t *out)
 	return r / (ssize_t) sizeof(uint64_t);
 }
 
+ssize_t
+kmem_pagemap_read_stride(int fd, uint64_t addr, size_t n, size_t stride,
+						 uint64_t *out)
+{
+	size_t		ps = kmem_page_size();
+
+	if (stride <= 1)
+		return kmem_pagemap_read(fd, addr, n, out);
+	for (size_t i = 0; i < n; i++)
+	{
+		ssize_t		r = kmem_pagemap_read(fd, addr + i * stride * ps, 1, out + i);
+
+		if (r != 1)
+			return r < 0 ? -1 : (ssize_t) i;
+	}
+	return (ssize_t) n;
+}
+
 /* ---- capabilities ------------------------------------------------------- */
 
 static ssize_t scan_call(int fd, uint64_t start, uint64_t end, uint64_t flags,
@@ -604,16 +622,15 @@ kmem_smaps_range(pid_t pid, uint64_t start, uint64_t end, kmem_vma *out)
 	return out->nvmas;
 }
 
-int
-kmem_status_kb(pid_t pid, const char *key, uint64_t *kb)
+/* Reads "Key:  N ..." from a /proc file of that form.  1, 0 absent, -1. */
+static int
+proc_key_value(const char *path, const char *key, uint64_t *val)
 {
-	char		path[64];
 	char		line[256];
 	size_t		klen = strlen(key);
 	FILE	   *f;
 	int			found = 0;
 
-	proc_path(path, sizeof(path), pid, "status");
 	f = fopen(path, "re");
 	if (f == NULL)
 		return -1;
@@ -624,13 +641,28 @@ kmem_status_kb(pid_t pid, const char *key, uint64_t *kb)
 		if (strncmp(line, key, klen) == 0 && line[klen] == ':' &&
 			sscanf(line + klen + 1, " %llu", &v) == 1)
 		{
-			*kb = v;
+			*val = v;
 			found = 1;
 			break;
 		}
 	}
 	fclose(f);
 	return found;
+}
+
+int
+kmem_status_kb(pid_t pid, const char *key, uint64_t *kb)
+{
+	char		path[64];
+
+	proc_path(path, sizeof(path), pid, "status");
+	return proc_key_value(path, key, kb);
+}
+
+int
+kmem_meminfo(const char *key, uint64_t *val)
+{
+	return proc_key_value("/proc/meminfo", key, val);
 }
 
 int

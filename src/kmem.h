@@ -49,6 +49,13 @@ extern int	kmem_pagemap_open(pid_t pid);
 extern ssize_t kmem_pagemap_read(int fd, uint64_t addr, size_t npages,
 								 uint64_t *out);
 
+/*
+ * The same for n pages that are stride base pages apart (the first base
+ * page of each huge page of a hugetlb mapping): one entry each.
+ */
+extern ssize_t kmem_pagemap_read_stride(int fd, uint64_t addr, size_t n,
+										size_t stride, uint64_t *out);
+
 /* Frame number of an entry, 0 when absent, swapped or hidden. */
 static inline uint64_t
 kmem_pfn(uint64_t ent)
@@ -204,6 +211,9 @@ extern int	kmem_smaps_range(pid_t pid, uint64_t start, uint64_t end,
 
 /* Reads "Key:  N kB" from /proc/PID/status.  Returns 1, 0 absent, -1. */
 extern int	kmem_status_kb(pid_t pid, const char *key, uint64_t *kb);
+
+/* Reads "Key: N" from /proc/meminfo (kB, or a count).  1, 0 absent, -1. */
+extern int	kmem_meminfo(const char *key, uint64_t *val);
 
 /* Reads the parent pid and minor/major fault counts from /proc/PID/stat. */
 extern int	kmem_stat(pid_t pid, pid_t *ppid, uint64_t *minflt, uint64_t *majflt);

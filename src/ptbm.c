@@ -24,7 +24,10 @@
 
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "storage/backendid.h"
 #include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
 #include "utils/guc.h"
 
 #include "kmem.h"
@@ -46,18 +49,39 @@ static const struct config_enum_entry ptbm_kind_options[] = {
 	{NULL, 0, false}
 };
 
+static int	ptbm_huge_pages = PTBM_HUGE_OFF;
+
+static const struct config_enum_entry ptbm_huge_options[] = {
+	{"off", PTBM_HUGE_OFF, false},
+	{"thp", PTBM_HUGE_THP, false},
+	{"hugetlb", PTBM_HUGE_HUGETLB, false},
+	{NULL, 0, false}
+};
+
 #define PTBM_REGION_FILE	"ptbm_region"
+
+/* at most this many ledger bytes per backend slot */
+#define PTBM_LEDGER_MAX_BYTES	(64 * 1024)
 
 /* ---- state ------------------------------------------------------------ */
 
 PtbmRegion	ptbm_region = {.base = NULL, .fd = -1};
 
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+
+int64		ptbm_ledger_granule = 1;
+static Size ptbm_ledger_bytes;	/* per slot */
+static uint8 *ptbm_ledger;		/* (MaxBackends + 1) slots */
+static bool ptbm_ledger_exit_registered = false;
 
 void		_PG_init(void);
 static void ptbm_check_settings(void);
 static void ptbm_map_region(void);
 static void ptbm_shmem_startup(void);
+static void ptbm_shmem_request(void);
+static bool ptbm_check_enum(const char *name, const struct config_enum_entry *opts,
+							const char *hint);
 
 /* ---- helpers exported to ptbm_sql.c ----------------------------------- */
 
@@ -66,6 +90,15 @@ ptbm_kind_name(PtbmKind kind)
 {
 	for (const struct config_enum_entry *e = ptbm_kind_options; e->name; e++)
 		if (e->val == (int) kind)
+			return e->name;
+	return "unknown";
+}
+
+const char *
+ptbm_huge_name(PtbmHuge huge)
+{
+	for (const struct config_enum_entry *e = ptbm_huge_options; e->name; e++)
+		if (e->val == (int) huge)
 			return e->name;
 	return "unknown";
 }
@@ -129,10 +162,24 @@ _PG_init(void)
 							 0,
 							 NULL, NULL, NULL);
 
+	DefineCustomEnumVariable("ptbm.huge_pages",
+							 "Page size of the buffer-table region.",
+							 "thp asks for transparent huge pages (MADV_HUGEPAGE); "
+							 "hugetlb maps huge pages from the vm.nr_hugepages pool, "
+							 "aligned so that page tables can be shared.",
+							 &ptbm_huge_pages,
+							 PTBM_HUGE_OFF,
+							 ptbm_huge_options,
+							 PGC_POSTMASTER,
+							 0,
+							 NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("ptbm");
 
 	ptbm_map_region();
 
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = ptbm_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = ptbm_shmem_startup;
 }
@@ -165,21 +212,64 @@ ptbm_check_settings(void)
 					 errhint("Use a size from 4kB to 2TB, such as \"128MB\" or \"1TB\".")));
 	}
 
-	raw = GetConfigOption("ptbm.region_kind", true, false);
-	if (raw != NULL)
-	{
-		bool		ok = false;
+	(void) ptbm_check_enum("ptbm.region_kind", ptbm_kind_options,
+						   "Valid kinds are shared_anon, private_anon, shared_memfd, shared_file and private_file.");
+	(void) ptbm_check_enum("ptbm.huge_pages", ptbm_huge_options,
+						   "Valid values are off, thp and hugetlb.");
+}
 
-		for (const struct config_enum_entry *e = ptbm_kind_options; e->name; e++)
-			if (pg_strcasecmp(raw, e->name) == 0)
-				ok = true;
-		if (!ok)
-			ereport(FATAL,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid value for parameter \"%s\": \"%s\"",
-							"ptbm.region_kind", raw),
-					 errhint("Valid kinds are shared_anon, private_anon, shared_memfd, shared_file and private_file.")));
+/* FATAL unless the raw value of an enum setting is one of its options. */
+static bool
+ptbm_check_enum(const char *name, const struct config_enum_entry *opts,
+				const char *hint)
+{
+	const char *raw = GetConfigOption(name, true, false);
+
+	if (raw == NULL)
+		return true;
+	for (const struct config_enum_entry *e = opts; e->name; e++)
+		if (pg_strcasecmp(raw, e->name) == 0)
+			return true;
+	ereport(FATAL,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid value for parameter \"%s\": \"%s\"", name, raw),
+			 errhint("%s", hint)));
+	return false;
+}
+
+/*
+ * Maps [addr, addr + size) at an address aligned to align: reserves
+ * size + align bytes of address space, maps over the aligned part with
+ * MAP_FIXED and returns the rest.  align 0: wherever the kernel likes.
+ */
+static void *
+ptbm_mmap_aligned(Size size, Size align, int prot, int flags, int fd)
+{
+	char	   *reserve;
+	char	   *aligned;
+	void	   *p;
+
+	if (align == 0)
+		return mmap(NULL, size, prot, flags, fd, 0);
+	reserve = mmap(NULL, size + align, PROT_NONE,
+				   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (reserve == MAP_FAILED)
+		return MAP_FAILED;
+	aligned = (char *) TYPEALIGN(align, reserve);
+	p = mmap(aligned, size, prot, flags | MAP_FIXED, fd, 0);
+	if (p == MAP_FAILED)
+	{
+		int			save = errno;
+
+		munmap(reserve, size + align);
+		errno = save;
+		return MAP_FAILED;
 	}
+	if (aligned > reserve)
+		munmap(reserve, aligned - reserve);
+	if (reserve + size + align > aligned + size)
+		munmap(aligned + size, reserve + size + align - (aligned + size));
+	return p;
 }
 
 /*
@@ -193,10 +283,39 @@ ptbm_map_region(void)
 	Size		page_size = kmem_page_size();
 	Size		size = (Size) ptbm_region_size_kb * 1024;
 	PtbmKind	kind = (PtbmKind) ptbm_region_kind;
+	PtbmHuge	huge = (PtbmHuge) ptbm_huge_pages;
+	bool		shared = ptbm_kind_is_shared(kind);
 	int			fd = -1;
-	int			flags = MAP_NORESERVE;
+	int			flags = 0;
+	Size		align = 0;
 	void	   *base;
 
+	if (huge == PTBM_HUGE_HUGETLB)
+	{
+		uint64		hp_kb = 0;
+
+		if (kind == PTBM_SHARED_FILE || kind == PTBM_PRIVATE_FILE)
+			ereport(FATAL,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("ptbm.huge_pages = hugetlb does not work with ptbm.region_kind = %s",
+							ptbm_kind_name(kind)),
+					 errhint("hugetlb pages come from hugetlbfs, not from a file in the data directory: use shared_anon, private_anon or shared_memfd.")));
+		if (kmem_meminfo("Hugepagesize", &hp_kb) != 1 || hp_kb == 0)
+			ereport(FATAL,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("this kernel has no huge pages for ptbm.huge_pages = hugetlb")));
+		page_size = (Size) hp_kb * 1024;
+		/* page tables are shared only for whole, aligned PUD ranges */
+		align = shared && size >= PTBM_PT_SHARE_SIZE ? PTBM_PT_SHARE_SIZE : page_size;
+		/* no MAP_NORESERVE: a missing huge page would be a SIGBUS later */
+		flags |= MAP_HUGETLB;
+	}
+	else
+	{
+		flags |= MAP_NORESERVE;
+		if (huge == PTBM_HUGE_THP)
+			align = 2 * 1024 * 1024;	/* a PMD: lets every 2 MB be huge */
+	}
 	size = TYPEALIGN(page_size, size);
 
 	switch (kind)
@@ -208,12 +327,13 @@ ptbm_map_region(void)
 			flags |= MAP_PRIVATE | MAP_ANONYMOUS;
 			break;
 		case PTBM_SHARED_MEMFD:
-			fd = memfd_create("ptbm_region", MFD_CLOEXEC);
+			fd = memfd_create("ptbm_region",
+							  MFD_CLOEXEC | (huge == PTBM_HUGE_HUGETLB ? MFD_HUGETLB : 0));
 			if (fd < 0)
 				ereport(FATAL,
 						(errcode_for_file_access(),
 						 errmsg("could not create the ptbm region with memfd_create: %m")));
-			flags |= MAP_SHARED;
+			flags = (flags & ~MAP_HUGETLB) | MAP_SHARED;
 			break;
 		case PTBM_SHARED_FILE:
 		case PTBM_PRIVATE_FILE:
@@ -242,13 +362,37 @@ ptbm_map_region(void)
 				 errmsg("could not size the ptbm region to %zu bytes: %m", size),
 				 errhint("Lower ptbm.region_size or choose another ptbm.region_kind.")));
 
-	base = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, fd, 0);
+	base = ptbm_mmap_aligned(size, align, PROT_READ | PROT_WRITE, flags, fd);
+	if (base == MAP_FAILED && huge == PTBM_HUGE_HUGETLB)
+	{
+		uint64		free_pages = 0;
+		uint64		reserved = 0;
+
+		/* free pages that no mapping has reserved yet are what is available */
+		(void) kmem_meminfo("HugePages_Free", &free_pages);
+		(void) kmem_meminfo("HugePages_Rsvd", &reserved);
+		free_pages = free_pages > reserved ? free_pages - reserved : 0;
+		ereport(FATAL,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not map the ptbm region of %zu bytes in huge pages: %m", size),
+				 errdetail("The region needs %zu huge pages of %zu kB; %llu are free and unreserved.",
+						   size / page_size, page_size / 1024,
+						   (unsigned long long) free_pages),
+				 errhint("Raise vm.nr_hugepages by at least %zu (sysctl -w vm.nr_hugepages=N), lower ptbm.region_size, or set ptbm.huge_pages = off.",
+						 size / page_size > free_pages ? (size_t) (size / page_size - free_pages) : (size_t) 1)));
+	}
 	if (base == MAP_FAILED)
 		ereport(FATAL,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("could not map the ptbm region of %zu bytes (%s): %m",
 						size, ptbm_kind_name(kind)),
 				 errhint("Lower ptbm.region_size; the region needs that much free address space.")));
+
+	/* THP is advice: whether the kernel follows it is reported, not assumed */
+	if (huge == PTBM_HUGE_THP && madvise(base, size, MADV_HUGEPAGE) != 0)
+		ereport(WARNING,
+				(errmsg("madvise(MADV_HUGEPAGE) on the ptbm region failed: %m"),
+				 errdetail("The region uses base pages.")));
 
 	ptbm_region.base = base;
 	ptbm_region.size = size;
@@ -257,6 +401,64 @@ ptbm_map_region(void)
 	ptbm_region.kind = kind;
 	ptbm_region.fd = fd;
 	ptbm_region.generation = 0;
+	ptbm_region.huge = huge;
+	ptbm_region.base_per_page = (int) (page_size / kmem_page_size());
+	ptbm_region.pt_sharing = huge == PTBM_HUGE_HUGETLB && shared &&
+		size >= PTBM_PT_SHARE_SIZE &&
+		((uintptr_t) base % PTBM_PT_SHARE_SIZE) == 0;
+
+	/* the touch ledger: one bit per granule, at most a fixed size a slot */
+	ptbm_ledger_granule = (ptbm_region.pages + PTBM_LEDGER_MAX_BYTES * 8 - 1) /
+		(PTBM_LEDGER_MAX_BYTES * 8);
+	ptbm_ledger_bytes = (ptbm_region.pages / ptbm_ledger_granule + 7) / 8 + 1;
+}
+
+/* ---- the touch ledger -------------------------------------------------------- */
+
+static void
+ptbm_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(mul_size(MaxBackends + 1, ptbm_ledger_bytes));
+}
+
+static void
+ptbm_ledger_clear(int code, Datum arg)
+{
+	if (ptbm_ledger && MyBackendId != InvalidBackendId)
+		memset(ptbm_ledger + MyBackendId * ptbm_ledger_bytes, 0, ptbm_ledger_bytes);
+}
+
+void
+ptbm_ledger_mark(int64 first, int64 count)
+{
+	uint8	   *slot;
+
+	if (ptbm_ledger == NULL || MyBackendId == InvalidBackendId ||
+		MyBackendId > MaxBackends || count <= 0)
+		return;
+	if (!ptbm_ledger_exit_registered)
+	{
+		/* the slot is clean on entry: every earlier owner cleared it */
+		before_shmem_exit(ptbm_ledger_clear, (Datum) 0);
+		ptbm_ledger_exit_registered = true;
+	}
+	slot = ptbm_ledger + MyBackendId * ptbm_ledger_bytes;
+	for (int64 g = first / ptbm_ledger_granule;
+		 g <= (first + count - 1) / ptbm_ledger_granule; g++)
+		slot[g >> 3] |= (uint8) (1 << (g & 7));
+}
+
+int
+ptbm_ledger_test(int backend_id, int64 page)
+{
+	int64		g = page / ptbm_ledger_granule;
+
+	if (ptbm_ledger == NULL || backend_id == InvalidBackendId ||
+		backend_id > MaxBackends)
+		return -1;
+	return (ptbm_ledger[backend_id * ptbm_ledger_bytes + (g >> 3)] >> (g & 7)) & 1;
 }
 
 /*
@@ -270,10 +472,23 @@ ptbm_map_region(void)
 static void
 ptbm_shmem_startup(void)
 {
+	bool		found;
+
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 
-	if (ptbm_region.base == NULL || IsUnderPostmaster)
+	if (ptbm_region.base == NULL)
+		return;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	ptbm_ledger = ShmemInitStruct("ptbm touch ledger",
+								  mul_size(MaxBackends + 1, ptbm_ledger_bytes),
+								  &found);
+	if (!found)
+		memset(ptbm_ledger, 0, mul_size(MaxBackends + 1, ptbm_ledger_bytes));
+	LWLockRelease(AddinShmemInitLock);
+
+	if (IsUnderPostmaster)
 		return;
 
 	if (ptbm_region.generation > 0)

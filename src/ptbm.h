@@ -20,6 +20,16 @@ typedef enum PtbmKind
 	PTBM_PRIVATE_FILE			/* the same file, MAP_PRIVATE */
 } PtbmKind;
 
+typedef enum PtbmHuge
+{
+	PTBM_HUGE_OFF,				/* base pages */
+	PTBM_HUGE_THP,				/* MADV_HUGEPAGE: transparent huge pages */
+	PTBM_HUGE_HUGETLB			/* MAP_HUGETLB / MFD_HUGETLB */
+} PtbmHuge;
+
+/* hugetlb page tables are shared per fully mapped, aligned PUD range */
+#define PTBM_PT_SHARE_SIZE	((Size) 1 << 30)
+
 /*
  * The buffer-table region.  Mapped by the postmaster in _PG_init, before any
  * child exists, so every backend and auxiliary process inherits the mapping
@@ -37,11 +47,26 @@ typedef struct PtbmRegion
 	int			fd;				/* memfd or file kinds: the backing object */
 	char		file[MAXPGPATH];	/* file kinds: path under the data dir */
 	int			generation;		/* 1 at start, +1 per crash-restart cycle */
+	PtbmHuge	huge;
+	int			base_per_page;	/* base (pagemap) pages per region page */
+	bool		pt_sharing;		/* hugetlb page tables can be shared */
 } PtbmRegion;
+
+/*
+ * The touch ledger: per backend slot (BackendId), one bit per granule of
+ * region pages that the backend accessed through ptbm_touch, ptbm_read or
+ * ptbm_write.  Written only by the slot's own backend, read by any; cleared
+ * when the backend exits.  It tells a page a backend faulted in itself from
+ * one that became present otherwise (fault-around, shared page tables).
+ */
+extern int64 ptbm_ledger_granule;	/* region pages per bit */
+extern void ptbm_ledger_mark(int64 first, int64 count);
+extern int	ptbm_ledger_test(int backend_id, int64 page);	/* 1, 0, -1 unknown */
 
 extern PtbmRegion ptbm_region;
 
 extern const char *ptbm_kind_name(PtbmKind kind);
+extern const char *ptbm_huge_name(PtbmHuge huge);
 extern bool ptbm_kind_is_shared(PtbmKind kind);
 
 /* address of a region page */
@@ -60,5 +85,6 @@ extern void ptbm_check_pid(int pid);
 extern bool ptbm_frames_for_caller(void);
 extern int	ptbm_open_proc(int pid, const char *what);
 extern char *ptbm_addr_text(uint64 addr);
+extern int	ptbm_backend_id(int pid);
 
 #endif							/* PTBM_H */

@@ -161,7 +161,7 @@ ptbm_walk_proc(int pid, kmem_work *w, kmem_counts *c, kmem_run_cb cb, void *arg)
 
 /* ---- ptbm_backends() ------------------------------------------------------ */
 
-#define PTBM_BACKENDS_COLS 14
+#define PTBM_BACKENDS_COLS 15
 
 Datum
 ptbm_backends(PG_FUNCTION_ARGS)
@@ -201,16 +201,21 @@ ptbm_backends(PG_FUNCTION_ARGS)
 		else
 			nulls[i] = true;
 		i++;
-		values[i++] = Int64GetDatum((int64) c.present);
-		values[i++] = Int64GetDatum((int64) c.exclusive);
-		values[i++] = Int64GetDatum((int64) (c.present - c.exclusive));
-		values[i++] = Int64GetDatum((int64) c.swapped);
+		/* in region pages (a hugetlb page is base_per_page pagemap entries) */
+		values[i++] = Int64GetDatum((int64) c.present / ptbm_region.base_per_page);
+		values[i++] = Int64GetDatum((int64) c.exclusive / ptbm_region.base_per_page);
+		values[i++] = Int64GetDatum((int64) (c.present - c.exclusive) / ptbm_region.base_per_page);
+		values[i++] = Int64GetDatum((int64) c.swapped / ptbm_region.base_per_page);
 		values[i++] = Int64GetDatum((int64) vma.kb[KSM_RSS] * 1024);
 		values[i++] = Int64GetDatum((int64) vma.kb[KSM_PSS] * 1024);
 		values[i++] = Int64GetDatum((int64) vma.kb[KSM_SHARED_CLEAN] * 1024);
 		values[i++] = Int64GetDatum((int64) vma.kb[KSM_SHARED_DIRTY] * 1024);
 		values[i++] = Int64GetDatum((int64) vma.kb[KSM_PRIVATE_CLEAN] * 1024);
 		values[i++] = Int64GetDatum((int64) vma.kb[KSM_PRIVATE_DIRTY] * 1024);
+		/* huge mappings: THP (PMD-mapped) and hugetlb, which Rss leaves out */
+		values[i++] = Int64GetDatum((int64) (vma.kb[KSM_SHMEM_PMD] + vma.kb[KSM_FILE_PMD] +
+											 vma.kb[KSM_ANON_HUGE] + vma.kb[KSM_SHARED_HUGETLB] +
+											 vma.kb[KSM_PRIVATE_HUGETLB]) * 1024);
 		values[i++] = Int64GetDatum((int64) pte_kb * 1024);
 		Assert(i == PTBM_BACKENDS_COLS);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
@@ -233,11 +238,13 @@ static void
 ptbm_map_run(void *arg, uint64_t addr, size_t npages, const uint64_t *ents)
 {
 	PtbmMapAcc *acc = arg;
-	int64		page = (addr - ptbm_page_addr(0)) / ptbm_region.page_size;
+	uint64		off = addr - ptbm_page_addr(0);
+	size_t		ps = kmem_page_size();
 
+	/* counts base pages: a hugetlb page adds base_per_page */
 	for (size_t k = 0; k < npages; k++)
 		if (ents[k] & PM_PRESENT)
-			acc->cells[(page + k) / acc->slice_pages]++;
+			acc->cells[(off + k * ps) / ptbm_region.page_size / acc->slice_pages]++;
 }
 
 #define PTBM_MAP_COLS 5
@@ -284,7 +291,8 @@ ptbm_map(PG_FUNCTION_ARGS)
 		for (int k = 0; k < ncells; k++)
 		{
 			int64		slice = Min(acc.slice_pages,
-									ptbm_region.pages - (int64) k * acc.slice_pages);
+									ptbm_region.pages - (int64) k * acc.slice_pages) *
+				ptbm_region.base_per_page;
 			uint64		n = acc.cells[k];
 
 			/* ceil(8 * n / slice): any present page shows, only full is '@' */
@@ -294,7 +302,7 @@ ptbm_map(PG_FUNCTION_ARGS)
 
 		values[0] = Int32GetDatum(procs[p].pid);
 		values[1] = CStringGetTextDatum(procs[p].backend_type);
-		values[2] = Int64GetDatum((int64) c.present);
+		values[2] = Int64GetDatum((int64) c.present / ptbm_region.base_per_page);
 		values[3] = Int64GetDatum(acc.slice_pages);
 		values[4] = CStringGetTextDatum(strip);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
@@ -352,7 +360,8 @@ ptbm_sharing(PG_FUNCTION_ARGS)
 		pfn1 = palloc(PTBM_SHARING_CHUNK * sizeof(uint64));
 		mapcounts = palloc(PTBM_SHARING_CHUNK * sizeof(uint64));
 	}
-	incore = palloc(PTBM_SHARING_CHUNK);
+	/* mincore reports per base page */
+	incore = palloc((Size) PTBM_SHARING_CHUNK * ptbm_region.base_per_page);
 	vec = palloc(PTBM_WALK_VEC * sizeof(struct page_region));
 	pids = palloc(nprocs * sizeof(Datum));
 
@@ -380,7 +389,7 @@ ptbm_sharing(PG_FUNCTION_ARGS)
 				if (kmem_scan_step(&s, vec, 1) == 0)
 					continue;	/* nothing mapped here */
 			}
-			got = kmem_pagemap_read(fds[p], addr, n, ents[p]);
+			got = kmem_pagemap_read_stride(fds[p], addr, n, ptbm_region.base_per_page, ents[p]);
 			if (got < n)
 			{
 				/* the process exited: it maps nothing from now on */
@@ -439,7 +448,7 @@ ptbm_sharing(PG_FUNCTION_ARGS)
 			else
 				nulls[4] = true;
 			if (have_incore)
-				values[5] = BoolGetDatum((incore[k] & 1) != 0);
+				values[5] = BoolGetDatum((incore[k * ptbm_region.base_per_page] & 1) != 0);
 			else
 				nulls[5] = true;
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);

@@ -22,6 +22,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "portability/instr_time.h"
+#include "storage/backendid.h"
 #include "storage/fd.h"
 #include "storage/proc.h"
 #include "storage/procarray.h"
@@ -114,6 +115,18 @@ ptbm_check_pid(int pid)
 			 errhint("Use the pid of the postmaster, a backend or an auxiliary process, as listed in pg_stat_activity.")));
 }
 
+/* The BackendId of a process of the cluster; InvalidBackendId if none. */
+int
+ptbm_backend_id(int pid)
+{
+	PGPROC	   *proc;
+
+	if (pid == MyProcPid)
+		return MyBackendId;
+	proc = BackendPidGetProc(pid);
+	return proc ? proc->backendId : InvalidBackendId;
+}
+
 /* ---- what the caller may see ------------------------------------------ */
 
 /*
@@ -181,7 +194,7 @@ ptbm_open_proc(int pid, const char *what)
 
 /* ---- ptbm_region() -------------------------------------------------------- */
 
-#define PTBM_REGION_COLS 13
+#define PTBM_REGION_COLS 18
 
 Datum
 ptbm_region_info(PG_FUNCTION_ARGS)
@@ -244,6 +257,16 @@ ptbm_region_info(PG_FUNCTION_ARGS)
 	values[i++] = BoolGetDatum(caps->pagemap_scan);
 	values[i++] = BoolGetDatum(caps->soft_dirty);
 	values[i++] = BoolGetDatum(caps->frames_visible);
+	values[i++] = CStringGetTextDatum(ptbm_huge_name(ptbm_region.huge));
+	/* what the kernel did: its page size for the VMA, and huge mappings */
+	values[i] = Int32GetDatum((int32) vma.kb[KSM_KERNEL_PAGE_SIZE] * 1024);
+	nulls[i++] = nvmas <= 0;
+	values[i] = Int64GetDatum((int64) (vma.kb[KSM_SHMEM_PMD] + vma.kb[KSM_FILE_PMD] +
+									   vma.kb[KSM_ANON_HUGE] + vma.kb[KSM_SHARED_HUGETLB] +
+									   vma.kb[KSM_PRIVATE_HUGETLB]) * 1024);
+	nulls[i++] = nvmas <= 0;
+	values[i++] = BoolGetDatum(ptbm_region.pt_sharing);
+	values[i++] = Int64GetDatum(ptbm_ledger_granule);
 	Assert(i == PTBM_REGION_COLS);
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
@@ -251,7 +274,7 @@ ptbm_region_info(PG_FUNCTION_ARGS)
 
 /* ---- ptbm_pte() ------------------------------------------------------------ */
 
-#define PTBM_PTE_COLS 12
+#define PTBM_PTE_COLS 14
 
 /* Per-page PAGEMAP_SCAN categories of one chunk; false if nothing mapped. */
 static bool
@@ -302,6 +325,7 @@ ptbm_pte(PG_FUNCTION_ARGS)
 	uint64	   *mapcounts = NULL;
 	uint64	   *kflags = NULL;
 	struct page_region *vec;
+	int			backend_id;
 
 	ptbm_require_region();
 	InitMaterializedSRF(fcinfo, 0);
@@ -318,6 +342,7 @@ ptbm_pte(PG_FUNCTION_ARGS)
 	frames = ptbm_frames_for_caller();
 	soft_dirty = ptbm_soft_dirty_supported();
 	scan = kmem_get_caps()->pagemap_scan;
+	backend_id = ptbm_backend_id(pid);
 
 	fd = ptbm_open_proc(pid, "pagemap");
 	if (fd < 0)
@@ -356,7 +381,7 @@ ptbm_pte(PG_FUNCTION_ARGS)
 		}
 		else
 		{
-			got = kmem_pagemap_read(fd, addr, n, ents);
+			got = kmem_pagemap_read_stride(fd, addr, n, ptbm_region.base_per_page, ents);
 			if (got < 0)
 				ereport(ERROR,
 						(errcode_for_file_access(),
@@ -381,6 +406,7 @@ ptbm_pte(PG_FUNCTION_ARGS)
 			bool		nulls[PTBM_PTE_COLS] = {0};
 			uint64		e = ents[k];
 			bool		present = (e & PM_PRESENT) != 0;
+			int			touched;
 			int			i = 0;
 
 			values[i++] = Int64GetDatum(first + done + k);
@@ -421,6 +447,18 @@ ptbm_pte(PG_FUNCTION_ARGS)
 				nulls[i++] = true;
 				nulls[i++] = true;
 			}
+			/* did this process access the page itself (through ptbm)? */
+			touched = ptbm_ledger_granule == 1 ? ptbm_ledger_test(backend_id, first + done + k) : -1;
+			values[i] = BoolGetDatum(touched == 1);
+			nulls[i++] = touched < 0;
+			if (present && touched >= 0)
+				values[i] = CStringGetTextDatum(touched ? "own access" :
+												ptbm_region.pt_sharing ? "shared page table" :
+												(cats[k] & PAGE_IS_HUGE) ? "huge mapping" :
+												(e & PM_FILE) ? "fault-around" : "other");
+			else
+				nulls[i] = true;
+			i++;
 			Assert(i == PTBM_PTE_COLS);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
@@ -475,6 +513,7 @@ ptbm_touch(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 
+	ptbm_ledger_mark(first, count);
 	getrusage(RUSAGE_SELF, &before);
 	INSTR_TIME_SET_CURRENT(start);
 	for (int64 k = 0; k < count; k++)
@@ -518,6 +557,7 @@ ptbm_write(PG_FUNCTION_ARGS)
 	len = VARSIZE_ANY_EXHDR(data);
 	ptbm_check_in_page(page, offset, len);
 
+	ptbm_ledger_mark(page, 1);
 	memcpy(ptbm_region.base + page * ptbm_region.page_size + offset,
 		   VARDATA_ANY(data), len);
 	PG_RETURN_INT32(len);
@@ -539,6 +579,7 @@ ptbm_read(PG_FUNCTION_ARGS)
 	offset = PG_GETARG_INT32(2);
 	ptbm_check_in_page(page, offset, len);
 
+	ptbm_ledger_mark(page, 1);
 	result = palloc(VARHDRSZ + len);
 	SET_VARSIZE(result, VARHDRSZ + len);
 	memcpy(VARDATA(result), ptbm_region.base + page * ptbm_region.page_size + offset, len);
