@@ -1,7 +1,7 @@
 # ptbm: what the page tables of PostgreSQL backends hold.
 
 MODULE_big = ptbm
-OBJS = src/ptbm.o src/ptbm_sql.o src/ptbm_sharing.o src/kmem.o
+OBJS = src/ptbm.o src/ptbm_sql.o src/ptbm_sharing.o src/ptbm_writes.o src/kmem.o
 PGFILEDESC = "ptbm - per-backend page-table inspection"
 
 EXTENSION = ptbm
@@ -21,7 +21,8 @@ ISOLATION = shared_anon_two_backends \
 	claim06_fault_finds_the_page_in_the_page_cache \
 	claim07_dontneed_is_local_remove_is_global \
 	claim09_fault_around_maps_neighbours \
-	claim10_shared_page_write_is_not_copy_on_write
+	claim10_shared_page_write_is_not_copy_on_write \
+	writes_tracked_per_backend
 ISOLATION_OPTS = --temp-config=$(srcdir)/test/ptbm.conf --temp-instance=./tmp_check_iso
 
 TAP_TESTS = 1

@@ -22,7 +22,8 @@ CREATE FUNCTION ptbm_region(
     OUT kernel_page_size integer,
     OUT huge_mapped bigint,
     OUT page_table_sharing boolean,
-    OUT touch_granule bigint)
+    OUT touch_granule bigint,
+    OUT write_tracking text)
 RETURNS record
 AS 'MODULE_PATHNAME', 'ptbm_region_info'
 LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
@@ -45,7 +46,8 @@ CREATE FUNCTION ptbm_pte(
     OUT mapcount bigint,
     OUT flags text[],
     OUT touched boolean,
-    OUT via text)
+    OUT via text,
+    OUT written boolean)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'ptbm_pte'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL RESTRICTED ROWS 1000;
@@ -136,6 +138,30 @@ RETURNS record
 AS 'MODULE_PATHNAME', 'ptbm_evict'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE;
 
+-- The calling backend starts (or stops) tracking its own writes to the
+-- region; calling it again while tracking resets the set.
+CREATE FUNCTION ptbm_track_writes(
+    enable boolean DEFAULT true,
+    OUT tracking boolean,
+    OUT mechanism text,
+    OUT page_table_before bigint,
+    OUT page_table_after bigint,
+    OUT elapsed_ms double precision)
+RETURNS record
+AS 'MODULE_PATHNAME', 'ptbm_track_writes'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL RESTRICTED;
+
+-- The runs of pages a process wrote since it started tracking or since the
+-- last reset; reset protects them again in the same walk.
+CREATE FUNCTION ptbm_written(
+    pid integer DEFAULT pg_backend_pid(),
+    reset boolean DEFAULT false,
+    OUT first_page bigint,
+    OUT pages bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'ptbm_written'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL RESTRICTED ROWS 100;
+
 -- Reporting: pg_monitor.  Changing memory: superuser unless granted.
 REVOKE ALL ON FUNCTION ptbm_region() FROM PUBLIC;
 REVOKE ALL ON FUNCTION ptbm_pte(integer, bigint, bigint) FROM PUBLIC;
@@ -146,9 +172,12 @@ REVOKE ALL ON FUNCTION ptbm_backends() FROM PUBLIC;
 REVOKE ALL ON FUNCTION ptbm_sharing(bigint, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION ptbm_map(integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION ptbm_evict(bigint, bigint, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION ptbm_track_writes(boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION ptbm_written(integer, boolean) FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION ptbm_region() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION ptbm_pte(integer, bigint, bigint) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION ptbm_backends() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION ptbm_sharing(bigint, bigint) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION ptbm_map(integer) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION ptbm_written(integer, boolean) TO pg_monitor;

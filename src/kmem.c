@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "kmem.h"
@@ -103,6 +104,7 @@ kmem_pagemap_read_stride(int fd, uint64_t addr, size_t n, size_t stride,
 
 /* ---- capabilities ------------------------------------------------------- */
 
+static int	uffd_open(void);
 static ssize_t scan_call(int fd, uint64_t start, uint64_t end, uint64_t flags,
 						 uint64_t inverted, uint64_t mask, uint64_t anyof,
 						 uint64_t retmask, struct page_region *vec,
@@ -146,6 +148,11 @@ kmem_get_caps(void)
 		close(fd);
 	if (p != MAP_FAILED)
 		munmap((void *) p, ps);
+
+	fd = uffd_open();
+	caps.uffd_wp_async = fd >= 0;
+	if (fd >= 0)
+		close(fd);
 
 	fd = kmem_kpage_open("kpageflags");
 	caps.kpageflags = fd >= 0;
@@ -239,6 +246,86 @@ kmem_scan_step(kmem_scan *s, struct page_region *vec, size_t vec_len)
 	else
 		s->next = walk_end;
 	return n;
+}
+
+/* ---- write tracking ---------------------------------------------------------- */
+
+#define KMEM_UFFD_FEATURES (UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED | \
+							UFFD_FEATURE_WP_HUGETLBFS_SHMEM)
+
+/* A userfaultfd with the asynchronous write-protect features; -1 if none. */
+static int
+uffd_open(void)
+{
+	struct uffdio_api api;
+	int			fd;
+
+	/* user-mode-only: allowed without privileges (vm.unprivileged_userfaultfd=0) */
+	fd = (int) syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+	if (fd < 0)
+		return -1;
+	memset(&api, 0, sizeof(api));
+	api.api = UFFD_API;
+	api.features = KMEM_UFFD_FEATURES;
+	if (ioctl(fd, UFFDIO_API, &api) != 0 ||
+		(api.features & KMEM_UFFD_FEATURES) != KMEM_UFFD_FEATURES)
+	{
+		int			save = errno ? errno : EINVAL;
+
+		close(fd);
+		errno = save;
+		return -1;
+	}
+	return fd;
+}
+
+int
+kmem_uffd_wp_protect(int uffd, void *addr, size_t len)
+{
+	struct uffdio_writeprotect wp;
+
+	memset(&wp, 0, sizeof(wp));
+	wp.range.start = (uint64_t) (uintptr_t) addr;
+	wp.range.len = len;
+	wp.mode = UFFDIO_WRITEPROTECT_MODE_WP;
+	return ioctl(uffd, UFFDIO_WRITEPROTECT, &wp);
+}
+
+int
+kmem_uffd_wp_start(void *addr, size_t len)
+{
+	struct uffdio_register reg;
+	int			fd = uffd_open();
+
+	if (fd < 0)
+		return -1;
+	memset(&reg, 0, sizeof(reg));
+	reg.range.start = (uint64_t) (uintptr_t) addr;
+	reg.range.len = len;
+	reg.mode = UFFDIO_REGISTER_MODE_WP;
+	if (ioctl(fd, UFFDIO_REGISTER, &reg) != 0 ||
+		kmem_uffd_wp_protect(fd, addr, len) != 0)
+	{
+		int			save = errno;
+
+		close(fd);
+		errno = save;
+		return -1;
+	}
+	return fd;
+}
+
+int
+kmem_uffd_wp_stop(int uffd, void *addr, size_t len)
+{
+	struct uffdio_range range;
+	int			r;
+
+	range.start = (uint64_t) (uintptr_t) addr;
+	range.len = len;
+	r = ioctl(uffd, UFFDIO_UNREGISTER, &range);
+	close(uffd);
+	return r;
 }
 
 /* ---- summaries ---------------------------------------------------------- */

@@ -31,6 +31,7 @@ typedef struct kmem_caps
 	bool		frames_visible; /* pagemap shows this process real PFNs */
 	bool		kpageflags;		/* /proc/kpageflags readable */
 	bool		kpagecount;		/* /proc/kpagecount readable */
+	bool		uffd_wp_async;	/* userfaultfd asynchronous write-protect */
 } kmem_caps;
 
 extern const kmem_caps *kmem_get_caps(void);
@@ -90,6 +91,30 @@ extern void kmem_scan_init(kmem_scan *s, int fd, uint64_t start, uint64_t end,
  */
 extern ssize_t kmem_scan_step(kmem_scan *s, struct page_region *vec,
 							  size_t vec_len);
+
+/* Sets PM_SCAN_* flags (e.g. PM_SCAN_WP_MATCHING) for the next steps. */
+static inline void
+kmem_scan_set_flags(kmem_scan *s, uint64_t flags)
+{
+	s->flags = flags;
+}
+
+/* ---- write tracking: userfaultfd asynchronous write-protect ------------- */
+
+/*
+ * Write-protects [addr, addr + len) of this process in asynchronous mode:
+ * the first write to a page after that unprotects it without any signal or
+ * thread, and PAGEMAP_SCAN's PAGE_IS_WRITTEN lists the pages written since.
+ * Unprivileged (UFFD_USER_MODE_ONLY).  Returns the userfaultfd (to keep
+ * open while tracking) or -1.
+ */
+extern int	kmem_uffd_wp_start(void *addr, size_t len);
+
+/* Write-protects the range again (reset); 0 or -1. */
+extern int	kmem_uffd_wp_protect(int uffd, void *addr, size_t len);
+
+/* Stops tracking and closes the descriptor; 0 or -1. */
+extern int	kmem_uffd_wp_stop(int uffd, void *addr, size_t len);
 
 /* ---- summaries -------------------------------------------------------- */
 

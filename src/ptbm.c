@@ -33,6 +33,14 @@
 #include "kmem.h"
 #include "ptbm.h"
 
+/*
+ * From libpq/auth.h, which needs the GSSAPI headers that a PGXS build does
+ * not otherwise require.
+ */
+struct Port;
+typedef void (*ClientAuthentication_hook_type) (struct Port *, int);
+extern PGDLLIMPORT ClientAuthentication_hook_type ClientAuthentication_hook;
+
 PG_MODULE_MAGIC;
 
 /* ---- GUC variables ---------------------------------------------------- */
@@ -50,6 +58,7 @@ static const struct config_enum_entry ptbm_kind_options[] = {
 };
 
 static int	ptbm_huge_pages = PTBM_HUGE_OFF;
+static bool ptbm_track_writes_guc = false;
 
 static const struct config_enum_entry ptbm_huge_options[] = {
 	{"off", PTBM_HUGE_OFF, false},
@@ -69,6 +78,7 @@ PtbmRegion	ptbm_region = {.base = NULL, .fd = -1};
 
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static ClientAuthentication_hook_type prev_client_auth_hook = NULL;
 
 int64		ptbm_ledger_granule = 1;
 static Size ptbm_ledger_bytes;	/* per slot */
@@ -80,6 +90,7 @@ static void ptbm_check_settings(void);
 static void ptbm_map_region(void);
 static void ptbm_shmem_startup(void);
 static void ptbm_shmem_request(void);
+static void ptbm_client_auth(struct Port *port, int status);
 static bool ptbm_check_enum(const char *name, const struct config_enum_entry *opts,
 							const char *hint);
 
@@ -174,9 +185,22 @@ _PG_init(void)
 							 0,
 							 NULL, NULL, NULL);
 
+	DefineCustomBoolVariable("ptbm.track_writes",
+							 "Every client backend tracks its writes to the region from its start.",
+							 "Each backend registers the region for userfaultfd write-protect "
+							 "itself after fork (registration is not inherited).",
+							 &ptbm_track_writes_guc,
+							 false,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("ptbm");
 
 	ptbm_map_region();
+
+	prev_client_auth_hook = ClientAuthentication_hook;
+	ClientAuthentication_hook = ptbm_client_auth;
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = ptbm_shmem_request;
@@ -411,6 +435,35 @@ ptbm_map_region(void)
 	ptbm_ledger_granule = (ptbm_region.pages + PTBM_LEDGER_MAX_BYTES * 8 - 1) /
 		(PTBM_LEDGER_MAX_BYTES * 8);
 	ptbm_ledger_bytes = (ptbm_region.pages / ptbm_ledger_granule + 7) / 8 + 1;
+}
+
+/* ---- write tracking from backend start ----------------------------------------- */
+
+/*
+ * Runs in each client backend after authentication: the earliest point at
+ * which a backend of its own can register the region (fork does not
+ * inherit userfaultfd registrations).  A kernel that cannot track is
+ * reported once per backend as a WARNING, not a failed connection.
+ */
+static void
+ptbm_client_auth(struct Port *port, int status)
+{
+	if (prev_client_auth_hook)
+		prev_client_auth_hook(port, status);
+	if (status != STATUS_OK || !ptbm_track_writes_guc || ptbm_region.base == NULL)
+		return;
+	PG_TRY();
+	{
+		ptbm_start_tracking();
+	}
+	PG_CATCH();
+	{
+		EmitErrorReport();
+		FlushErrorState();
+		ereport(WARNING,
+				(errmsg("ptbm.track_writes is on but this backend does not track writes")));
+	}
+	PG_END_TRY();
 }
 
 /* ---- the touch ledger -------------------------------------------------------- */

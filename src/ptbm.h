@@ -79,6 +79,11 @@ ptbm_page_addr(int64 page)
 /* ptbm.c */
 extern void ptbm_require_region(void);
 
+/* ptbm_writes.c */
+extern const char *ptbm_write_tracking_mechanism(void);
+extern const char *ptbm_tracking_of(int pid);
+extern void ptbm_start_tracking(void);
+
 /* ptbm_sql.c: checks and helpers shared by the SQL functions */
 extern int64 ptbm_check_range(int64 first, int64 count, bool count_is_null);
 extern void ptbm_check_pid(int pid);

@@ -194,7 +194,7 @@ ptbm_open_proc(int pid, const char *what)
 
 /* ---- ptbm_region() -------------------------------------------------------- */
 
-#define PTBM_REGION_COLS 18
+#define PTBM_REGION_COLS 19
 
 Datum
 ptbm_region_info(PG_FUNCTION_ARGS)
@@ -267,6 +267,11 @@ ptbm_region_info(PG_FUNCTION_ARGS)
 	nulls[i++] = nvmas <= 0;
 	values[i++] = BoolGetDatum(ptbm_region.pt_sharing);
 	values[i++] = Int64GetDatum(ptbm_ledger_granule);
+	if (ptbm_write_tracking_mechanism())
+		values[i] = CStringGetTextDatum(ptbm_write_tracking_mechanism());
+	else
+		nulls[i] = true;
+	i++;
 	Assert(i == PTBM_REGION_COLS);
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
@@ -274,7 +279,7 @@ ptbm_region_info(PG_FUNCTION_ARGS)
 
 /* ---- ptbm_pte() ------------------------------------------------------------ */
 
-#define PTBM_PTE_COLS 14
+#define PTBM_PTE_COLS 15
 
 /* Per-page PAGEMAP_SCAN categories of one chunk; false if nothing mapped. */
 static bool
@@ -326,6 +331,8 @@ ptbm_pte(PG_FUNCTION_ARGS)
 	uint64	   *kflags = NULL;
 	struct page_region *vec;
 	int			backend_id;
+	const char *tracking;
+	bool		uffd_tracking;
 
 	ptbm_require_region();
 	InitMaterializedSRF(fcinfo, 0);
@@ -343,6 +350,8 @@ ptbm_pte(PG_FUNCTION_ARGS)
 	soft_dirty = ptbm_soft_dirty_supported();
 	scan = kmem_get_caps()->pagemap_scan;
 	backend_id = ptbm_backend_id(pid);
+	tracking = ptbm_tracking_of(pid);
+	uffd_tracking = tracking && strcmp(tracking, "uffd-wp") == 0;
 
 	fd = ptbm_open_proc(pid, "pagemap");
 	if (fd < 0)
@@ -456,6 +465,13 @@ ptbm_pte(PG_FUNCTION_ARGS)
 												ptbm_region.pt_sharing ? "shared page table" :
 												(cats[k] & PAGE_IS_HUGE) ? "huge mapping" :
 												(e & PM_FILE) ? "fault-around" : "other");
+			else
+				nulls[i] = true;
+			i++;
+			/* written since tracking started or was reset: tracked processes */
+			if (tracking)
+				values[i] = BoolGetDatum(present &&
+										 (uffd_tracking ? !(e & PM_UFFD_WP) : (e & PM_SOFT_DIRTY) != 0));
 			else
 				nulls[i] = true;
 			i++;

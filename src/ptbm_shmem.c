@@ -1,0 +1,649 @@
+/*-------------------------------------------------------------------------
+ *
+ * ptbm_shmem.c
+ *	  PostgreSQL's own main shared memory segment, process by process: how
+ *	  much of it, and of shared_buffers, each process of the cluster has in
+ *	  its page table, and what those page tables cost.
+ *
+ * The main segment is a MAP_SHARED|MAP_ANONYMOUS mapping (MAP_HUGETLB when
+ * huge_pages gets them) made by the postmaster before it forks, so every
+ * process of the cluster has it at the same address, and each builds its
+ * own page-table entries for the pages it touches.  ptbm finds it without
+ * private symbols: it is the mapping of /proc/self/maps that contains
+ * BufferBlocks, and shared_buffers occupy [BufferBlocks, BufferBlocks +
+ * NBuffers * BLCKSZ) in it.
+ *
+ * Presence comes from /proc/PID/pagemap, through PAGEMAP_SCAN where the
+ * kernel has it (ranges of present pages, never one entry per page), else
+ * through large pagemap reads.  The pagemap is indexed by base page even
+ * for hugetlb mappings: counts are in base pages, and also in pages of the
+ * segment's own page size (smaps KernelPageSize).  A process that exits
+ * during a call is skipped.  As in every ptbm report, the answer is a
+ * sequence of snapshots, one process at a time; nothing here touches the
+ * segment, and no lock is taken.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "catalog/pg_authid_d.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "postmaster/bgworker.h"
+#include "storage/bufmgr.h"
+#include "storage/fd.h"
+#include "utils/acl.h"
+#include "utils/backend_status.h"
+#include "utils/builtins.h"
+
+#include "kmem.h"
+#include "ptbm.h"
+
+#define PTBM_SHMEM_VEC		1024	/* ranges per PAGEMAP_SCAN call */
+#define PTBM_SHMEM_ENTS		65536	/* pagemap entries per pread (fallback) */
+#define PTBM_SHMEM_ROWS_TICK 65536	/* rows between interrupt checks */
+
+PG_FUNCTION_INFO_V1(ptbm_shmem_segment);
+PG_FUNCTION_INFO_V1(ptbm_shmem_backends);
+PG_FUNCTION_INFO_V1(ptbm_buffer_ptes);
+
+/* ---- the segment ---------------------------------------------------------- */
+
+typedef struct PtbmSegment
+{
+	uint64		start;			/* the VMA that contains BufferBlocks */
+	uint64		end;
+	uint64		inode;			/* of its shmem or hugetlbfs file */
+	char		path[KMEM_PATH_MAX];	/* as maps names it */
+	uint64		buf_start;		/* BufferBlocks */
+	uint64		buf_end;		/* BufferBlocks + NBuffers * BLCKSZ */
+	uint64		bufpg_start;	/* the base pages that overlap the buffers */
+	uint64		bufpg_end;
+} PtbmSegment;
+
+static void
+ptbm_shmem_locate(PtbmSegment *seg)
+{
+	uint64		ps = kmem_page_size();
+	kmem_vma	vma;
+	int			r;
+
+	memset(seg, 0, sizeof(*seg));
+	seg->buf_start = (uint64) (uintptr_t) BufferBlocks;
+	seg->buf_end = seg->buf_start + (uint64) NBuffers * BLCKSZ;
+	seg->bufpg_start = seg->buf_start / ps * ps;
+	seg->bufpg_end = (seg->buf_end + ps - 1) / ps * ps;
+
+	r = kmem_maps_lookup(0, seg->buf_start, &vma);
+	if (r < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read /proc/self/maps: %m")));
+	if (r == 0 || vma.end < seg->buf_end)
+		elog(ERROR, "shared_buffers at %s are not inside one mapping of this process",
+			 ptbm_addr_text(seg->buf_start));
+	seg->start = vma.start;
+	seg->end = vma.end;
+	seg->inode = vma.inode;
+	strlcpy(seg->path, vma.path, sizeof(seg->path));
+}
+
+/*
+ * The segment as one process maps it, from its smaps.  Returns false when
+ * the process has gone or does not map the segment at this address.
+ */
+static bool
+ptbm_shmem_smaps(int pid, const PtbmSegment *seg, kmem_vma *vma)
+{
+	int			n = kmem_smaps_range(pid, seg->start, seg->end, vma);
+
+	if (n < 0)
+	{
+		if (errno == ENOENT || errno == ESRCH)
+			return false;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read /proc/%d/smaps: %m", pid)));
+	}
+	return n > 0 && vma->start == seg->start && vma->inode == seg->inode;
+}
+
+/* Bytes per page of the segment in a process's smaps (KernelPageSize). */
+static uint64
+ptbm_vma_page_size(const kmem_vma *vma)
+{
+	uint64		kb = vma->kb[KSM_KERNEL_PAGE_SIZE];
+
+	return kb > 0 ? kb * 1024 : kmem_page_size();
+}
+
+/* ---- the processes of the cluster ----------------------------------------- */
+
+typedef struct PtbmShmemProc
+{
+	int			pid;
+	const char *backend_type;
+	const char *state;			/* NULL when unknown or not visible */
+	char	   *appname;		/* NULL when unknown or not visible */
+} PtbmShmemProc;
+
+/* pg_stat_activity's name for a backend state */
+static const char *
+ptbm_state_name(BackendState state)
+{
+	switch (state)
+	{
+		case STATE_IDLE:
+			return "idle";
+		case STATE_RUNNING:
+			return "active";
+		case STATE_IDLEINTRANSACTION:
+			return "idle in transaction";
+		case STATE_FASTPATH:
+			return "fastpath function call";
+		case STATE_IDLEINTRANSACTION_ABORTED:
+			return "idle in transaction (aborted)";
+		case STATE_DISABLED:
+			return "disabled";
+		case STATE_UNDEFINED:
+			break;
+	}
+	return NULL;
+}
+
+/*
+ * The postmaster, then every process pg_stat_activity lists, from this
+ * transaction's snapshot of backend status; state and application name
+ * are shown as pg_stat_activity shows the state: to members of
+ * pg_read_all_stats and of the process's role.
+ */
+static PtbmShmemProc *
+ptbm_shmem_procs(int *nprocs)
+{
+	int			nb = pgstat_fetch_stat_numbackends();
+	PtbmShmemProc *procs = palloc0((nb + 1) * sizeof(PtbmShmemProc));
+	bool		all_stats = has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
+	int			n = 0;
+
+	procs[n].pid = PostmasterPid;
+	procs[n].backend_type = "postmaster";
+	n++;
+	for (int i = 1; i <= nb; i++)
+	{
+		LocalPgBackendStatus *l = pgstat_fetch_stat_local_beentry(i);
+		PgBackendStatus *be;
+		bool		visible;
+
+		if (l == NULL)
+			continue;
+		be = &l->backendStatus;
+		if (be->st_procpid <= 0)
+			continue;
+		procs[n].pid = be->st_procpid;
+		procs[n].backend_type = GetBackendTypeDesc(be->st_backendType);
+		if (be->st_backendType == B_BG_WORKER)
+		{
+			/* as pg_stat_activity shows it */
+			const char *bgw_type = GetBackgroundWorkerTypeByPid(be->st_procpid);
+
+			if (bgw_type)
+				procs[n].backend_type = pstrdup(bgw_type);
+		}
+		visible = all_stats || (OidIsValid(be->st_userid) &&
+								has_privs_of_role(GetUserId(), be->st_userid));
+		if (visible)
+		{
+			procs[n].state = ptbm_state_name(be->st_state);
+			if (be->st_appname && be->st_appname[0] != '\0')
+				procs[n].appname = pstrdup(be->st_appname);
+		}
+		n++;
+	}
+	*nprocs = n;
+	return procs;
+}
+
+/* ---- walking a process's page table over the segment ---------------------- */
+
+/* A run of present pages [start, end); huge: mapped by one PMD or PUD entry. */
+typedef void (*PtbmRangeCb) (void *arg, uint64 start, uint64 end, bool huge);
+
+typedef struct PtbmWalkAdapter
+{
+	PtbmRangeCb cb;
+	void	   *arg;
+	bool		huge;
+} PtbmWalkAdapter;
+
+static bool
+ptbm_shmem_gone(int err)
+{
+	return err == ENOENT || err == ESRCH;
+}
+
+static int
+ptbm_shmem_tick(void *arg)
+{
+	CHECK_FOR_INTERRUPTS();
+	return 0;
+}
+
+static void
+ptbm_shmem_init_work(kmem_work *w)
+{
+	memset(w, 0, sizeof(*w));
+	w->vec = palloc(PTBM_SHMEM_VEC * sizeof(struct page_region));
+	w->vec_len = PTBM_SHMEM_VEC;
+	w->ents = palloc(PTBM_SHMEM_ENTS * sizeof(uint64));
+	w->ents_len = PTBM_SHMEM_ENTS;
+	w->tick = ptbm_shmem_tick;
+	w->use_scan = false;		/* PAGEMAP_SCAN is used directly below */
+}
+
+/* kmem_walk's runs hold present and swapped pages: keep the present ones */
+static void
+ptbm_shmem_run(void *arg, uint64_t addr, size_t npages, const uint64_t *ents)
+{
+	PtbmWalkAdapter *a = arg;
+	uint64		ps = kmem_page_size();
+	size_t		i = 0;
+
+	while (i < npages)
+	{
+		size_t		j;
+
+		if (!(ents[i] & PM_PRESENT))
+		{
+			i++;
+			continue;
+		}
+		for (j = i + 1; j < npages && (ents[j] & PM_PRESENT); j++)
+			;
+		a->cb(a->arg, addr + i * ps, addr + j * ps, a->huge);
+		i = j;
+	}
+}
+
+/*
+ * Calls cb for every run of pages of [start, end) present in the page table
+ * of process pid.  hugetlb says whether the mapping is hugetlb, for the
+ * fallback without PAGEMAP_SCAN (which cannot tell a PMD-mapped page).
+ * Returns false if the process has gone (then it is to be skipped).
+ */
+static bool
+ptbm_shmem_walk(int pid, uint64 start, uint64 end, bool hugetlb, kmem_work *w,
+				PtbmRangeCb cb, void *arg)
+{
+	int			fd = ptbm_open_proc(pid, "pagemap");
+	int			r = 0;
+	int			save;
+
+	if (fd < 0)
+	{
+		if (ptbm_shmem_gone(errno))
+			return false;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open the page table of process %d: %m", pid)));
+	}
+	if (kmem_get_caps()->pagemap_scan)
+	{
+		kmem_scan	s;
+		ssize_t		n;
+
+		kmem_scan_init(&s, fd, start, end, 0, PAGE_IS_PRESENT, 0,
+					   PAGE_IS_PRESENT | PAGE_IS_HUGE);
+		while ((n = kmem_scan_step(&s, w->vec, w->vec_len)) > 0)
+		{
+			for (ssize_t k = 0; k < n; k++)
+			{
+				uint64		a = Max(w->vec[k].start, start);
+				uint64		b = Min(w->vec[k].end, end);
+
+				if (a < b)
+					cb(arg, a, b, (w->vec[k].categories & PAGE_IS_HUGE) != 0);
+			}
+			CHECK_FOR_INTERRUPTS();
+		}
+		r = n < 0 ? -1 : 0;
+	}
+	else
+	{
+		PtbmWalkAdapter a = {cb, arg, hugetlb};
+		kmem_counts c;
+
+		memset(&c, 0, sizeof(c));
+		r = kmem_walk(fd, start, end, w, &c, ptbm_shmem_run, &a);
+	}
+	save = errno;
+	CloseTransientFile(fd);
+	if (r < 0)
+	{
+		if (ptbm_shmem_gone(save) || kill(pid, 0) != 0)
+			return false;
+		errno = save;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read the page table of process %d: %m", pid)));
+	}
+	return true;
+}
+
+/*
+ * How many spans of span bytes [start, end) reaches that no earlier range
+ * reached; ranges come in address order, *next is the first span not yet
+ * counted.
+ */
+static uint64
+ptbm_new_spans(uint64 start, uint64 end, uint64 span, uint64 *next)
+{
+	uint64		first = start / span;
+	uint64		last = (end - 1) / span;
+
+	if (first < *next)
+		first = *next;
+	if (last < first)
+		return 0;
+	*next = last + 1;
+	return last - first + 1;
+}
+
+/* ---- ptbm_shmem_segment() ----------------------------------------------------- */
+
+#define PTBM_SEGMENT_COLS 10
+
+Datum
+ptbm_shmem_segment(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[PTBM_SEGMENT_COLS];
+	bool		nulls[PTBM_SEGMENT_COLS] = {0};
+	PtbmSegment seg;
+	kmem_vma	vma;
+	uint64		ps = kmem_page_size();
+	int			i = 0;
+
+	ptbm_require_region();
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	ptbm_shmem_locate(&seg);
+	if (!ptbm_shmem_smaps(MyProcPid, &seg, &vma))
+		elog(ERROR, "the main shared memory segment is missing from /proc/self/smaps");
+
+	values[i++] = CStringGetTextDatum(ptbm_addr_text(seg.start));
+	values[i++] = Int64GetDatum((int64) (seg.end - seg.start));
+	if (seg.path[0] != '\0')
+		values[i] = CStringGetTextDatum(seg.path);
+	else
+		nulls[i] = true;
+	i++;
+	values[i++] = Int64GetDatum((int64) ptbm_vma_page_size(&vma));
+	values[i++] = Int32GetDatum((int32) ps);
+	values[i++] = CStringGetTextDatum(ptbm_addr_text(seg.buf_start));
+	values[i++] = Int64GetDatum((int64) (seg.buf_start - seg.start));
+	values[i++] = Int64GetDatum((int64) (seg.buf_end - seg.buf_start));
+	values[i++] = Int64GetDatum((int64) ((seg.bufpg_end - seg.bufpg_start) / ps));
+	values[i++] = Int32GetDatum(NBuffers);
+	Assert(i == PTBM_SEGMENT_COLS);
+
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/* ---- ptbm_shmem_backends() ---------------------------------------------------- */
+
+typedef struct PtbmShmemAcc
+{
+	const PtbmSegment *seg;
+	uint64		unit;			/* the segment's page size, bytes */
+	uint64		pte_span;		/* bytes one PTE table maps (2MB) */
+	uint64		pmd_span;		/* bytes one PMD table maps (1GB) */
+	uint64		present;		/* base pages */
+	uint64		present_buffers;	/* of which overlap shared_buffers */
+	uint64		units;			/* segment pages with a present base page */
+	uint64		pte_tables;		/* PTE tables the non-huge pages need */
+	uint64		pmd_tables;		/* PMD tables any present page needs */
+	uint64		next_unit;
+	uint64		next_pte;
+	uint64		next_pmd;
+} PtbmShmemAcc;
+
+static void
+ptbm_shmem_acc_range(void *arg, uint64 start, uint64 end, bool huge)
+{
+	PtbmShmemAcc *acc = arg;
+	uint64		ps = kmem_page_size();
+	uint64		a = Max(start, acc->seg->bufpg_start);
+	uint64		b = Min(end, acc->seg->bufpg_end);
+
+	acc->present += (end - start) / ps;
+	if (a < b)
+		acc->present_buffers += (b - a) / ps;
+	acc->units += ptbm_new_spans(start, end, acc->unit, &acc->next_unit);
+	if (!huge)
+		acc->pte_tables += ptbm_new_spans(start, end, acc->pte_span, &acc->next_pte);
+	/* a page as large as a PMD table's span is mapped from the level above */
+	if (acc->unit < acc->pmd_span)
+		acc->pmd_tables += ptbm_new_spans(start, end, acc->pmd_span, &acc->next_pmd);
+}
+
+static const char *
+ptbm_page_kind(const kmem_vma *vma)
+{
+	if (ptbm_vma_page_size(vma) > kmem_page_size())
+		return "hugetlb";
+	if (vma->kb[KSM_SHMEM_PMD] > 0)
+		return "thp";
+	return "base";
+}
+
+#define PTBM_SHMEM_BACKENDS_COLS 15
+
+Datum
+ptbm_shmem_backends(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	uint64		ps = kmem_page_size();
+	PtbmSegment seg;
+	PtbmShmemProc *procs;
+	int			nprocs;
+	kmem_work	w;
+
+	ptbm_require_region();
+	InitMaterializedSRF(fcinfo, 0);
+	ptbm_shmem_locate(&seg);
+	procs = ptbm_shmem_procs(&nprocs);
+	ptbm_shmem_init_work(&w);
+
+	for (int p = 0; p < nprocs; p++)
+	{
+		Datum		values[PTBM_SHMEM_BACKENDS_COLS];
+		bool		nulls[PTBM_SHMEM_BACKENDS_COLS] = {0};
+		PtbmShmemAcc acc;
+		kmem_vma	vma;
+		uint64		pte_kb = 0;
+		int			i = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!ptbm_shmem_smaps(procs[p].pid, &seg, &vma))
+			continue;			/* exited, or maps something else there */
+
+		memset(&acc, 0, sizeof(acc));
+		acc.seg = &seg;
+		acc.unit = ptbm_vma_page_size(&vma);
+		/* 64-bit page tables: a table page holds ps / 8 entries */
+		acc.pte_span = ps * (ps / sizeof(uint64));
+		acc.pmd_span = acc.pte_span * (ps / sizeof(uint64));
+		if (!ptbm_shmem_walk(procs[p].pid, seg.start, seg.end, acc.unit > ps, &w,
+							 ptbm_shmem_acc_range, &acc))
+			continue;
+		if (kmem_status_kb(procs[p].pid, "VmPTE", &pte_kb) <= 0)
+			continue;			/* exited meanwhile */
+
+		values[i++] = Int32GetDatum(procs[p].pid);
+		values[i++] = CStringGetTextDatum(procs[p].backend_type);
+		if (procs[p].state)
+			values[i] = CStringGetTextDatum(procs[p].state);
+		else
+			nulls[i] = true;
+		i++;
+		if (procs[p].appname)
+			values[i] = CStringGetTextDatum(procs[p].appname);
+		else
+			nulls[i] = true;
+		i++;
+		values[i++] = Int64GetDatum((int64) (seg.end - seg.start));
+		values[i++] = Int64GetDatum((int64) acc.unit);
+		values[i++] = CStringGetTextDatum(ptbm_page_kind(&vma));
+		values[i++] = Int64GetDatum((int64) acc.present);
+		values[i++] = Int64GetDatum((int64) acc.present_buffers);
+		values[i++] = Int64GetDatum((int64) acc.units);
+		values[i++] = Int64GetDatum((int64) vma.kb[KSM_RSS] * 1024);
+		values[i++] = Int64GetDatum((int64) vma.kb[KSM_PSS] * 1024);
+		values[i++] = Int64GetDatum((int64) (vma.kb[KSM_SHARED_HUGETLB] +
+											 vma.kb[KSM_PRIVATE_HUGETLB]) * 1024);
+		values[i++] = Int64GetDatum((int64) ((acc.pte_tables + acc.pmd_tables) * ps));
+		values[i++] = Int64GetDatum((int64) pte_kb * 1024);
+		Assert(i == PTBM_SHMEM_BACKENDS_COLS);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/* ---- ptbm_buffer_ptes() ------------------------------------------------------- */
+
+typedef struct PtbmBufAcc
+{
+	const PtbmSegment *seg;
+	int32	   *present;		/* per buffer: present base pages */
+	int32	   *processes;		/* per buffer: processes with one present */
+	int64		last_marked;	/* last buffer counted for this process */
+} PtbmBufAcc;
+
+/* first and end (exclusive) base page numbers of buffer b (0-based) */
+static inline void
+ptbm_buffer_pages(const PtbmSegment *seg, int64 b, uint64 *first, uint64 *end)
+{
+	uint64		ps = kmem_page_size();
+
+	*first = (seg->buf_start + (uint64) b * BLCKSZ) / ps;
+	*end = (seg->buf_start + (uint64) (b + 1) * BLCKSZ + ps - 1) / ps;
+}
+
+static void
+ptbm_buf_acc_range(void *arg, uint64 start, uint64 end, bool huge)
+{
+	PtbmBufAcc *acc = arg;
+	const PtbmSegment *seg = acc->seg;
+	uint64		ps = kmem_page_size();
+	uint64		a = Max(start, seg->bufpg_start);
+	uint64		z = Min(end, seg->bufpg_end);
+	uint64		p1,
+				p2;
+	int64		bfirst,
+				blast;
+
+	if (a >= z)
+		return;
+	p1 = a / ps;
+	p2 = z / ps;
+	/* the buffers whose bytes these pages hold */
+	bfirst = a <= seg->buf_start ? 0 : (int64) ((a - seg->buf_start) / BLCKSZ);
+	blast = z - 1 >= seg->buf_end ? NBuffers - 1 :
+		(int64) ((z - 1 - seg->buf_start) / BLCKSZ);
+	for (int64 b = bfirst; b <= blast; b++)
+	{
+		uint64		pb0,
+					pb1;
+		int64		overlap;
+
+		ptbm_buffer_pages(seg, b, &pb0, &pb1);
+		overlap = (int64) Min(pb1, p2) - (int64) Max(pb0, p1);
+		if (overlap <= 0)
+			continue;
+		acc->present[b] += (int32) overlap;
+		if (b > acc->last_marked)
+		{
+			acc->processes[b]++;
+			acc->last_marked = b;
+		}
+	}
+}
+
+#define PTBM_BUFFER_PTES_COLS 4
+
+Datum
+ptbm_buffer_ptes(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	PtbmSegment seg;
+	PtbmShmemProc *procs;
+	int			nprocs;
+	bool		one = !PG_ARGISNULL(0);
+	kmem_work	w;
+	PtbmBufAcc	acc;
+	bool		hugetlb;
+	kmem_vma	vma;
+
+	ptbm_require_region();
+	InitMaterializedSRF(fcinfo, 0);
+	ptbm_shmem_locate(&seg);
+
+	if (one)
+	{
+		procs = palloc0(sizeof(PtbmShmemProc));
+		procs[0].pid = PG_GETARG_INT32(0);
+		ptbm_check_pid(procs[0].pid);
+		nprocs = 1;
+	}
+	else
+		procs = ptbm_shmem_procs(&nprocs);
+
+	if (!ptbm_shmem_smaps(MyProcPid, &seg, &vma))
+		elog(ERROR, "the main shared memory segment is missing from /proc/self/smaps");
+	hugetlb = ptbm_vma_page_size(&vma) > kmem_page_size();
+
+	ptbm_shmem_init_work(&w);
+	acc.seg = &seg;
+	acc.present = palloc_extended((Size) NBuffers * sizeof(int32),
+								  MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	acc.processes = palloc_extended((Size) NBuffers * sizeof(int32),
+									MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+
+	for (int p = 0; p < nprocs; p++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		acc.last_marked = -1;
+		if (!ptbm_shmem_walk(procs[p].pid, seg.bufpg_start, seg.bufpg_end, hugetlb,
+							 &w, ptbm_buf_acc_range, &acc))
+		{
+			/* one process asked for, and it has gone: nothing to show */
+			if (one)
+				return (Datum) 0;
+			continue;
+		}
+	}
+	/* a process that exits during the walk leaves an empty page table */
+	if (one && kill(procs[0].pid, 0) != 0 && errno == ESRCH)
+		return (Datum) 0;
+
+	for (int64 b = 0; b < NBuffers; b++)
+	{
+		Datum		values[PTBM_BUFFER_PTES_COLS];
+		bool		nulls[PTBM_BUFFER_PTES_COLS] = {0};
+		uint64		pb0,
+					pb1;
+
+		if ((b % PTBM_SHMEM_ROWS_TICK) == 0)
+			CHECK_FOR_INTERRUPTS();
+		ptbm_buffer_pages(&seg, b, &pb0, &pb1);
+		values[0] = Int32GetDatum((int32) (b + 1));
+		values[1] = Int32GetDatum((int32) (pb1 - pb0));
+		values[2] = Int32GetDatum(acc.present[b]);
+		values[3] = Int32GetDatum(acc.processes[b]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
