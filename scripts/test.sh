@@ -36,29 +36,39 @@ for who in root postgres; do
 	count "${p:-0}" "${f:-1}"
 done
 
-echo "== pg_regress, isolation and TAP suites (as postgres)"
-as_postgres make -k installcheck installcheck-private >suites.log 2>&1
-grep -E '^(test |     )?[a-z_0-9]+ +\.\.\. |^t/|Result:|Files=' suites.log | sed 's/^/  /'
-p=$(grep -cE '\.\.\. ok' suites.log)
-f=$(grep -cE '\.\.\. FAILED' suites.log)
-count "$p" "$f"
+# Each suite on its own, so that a failure in one does not hide the others.
+suite() {						# name make-arguments...
+	local name=$1
+	shift
+	echo "== $name (as postgres)"
+	as_postgres make "$@" >"$name.log" 2>&1
+	local rc=$?
+	grep -E '^(test |     )?[a-z_0-9]+ +\.\.\. |^t/.*\.\. |Result:' "$name.log" | sed 's/^/  /'
+	count "$(grep -cE '\.\.\. ok' "$name.log")" "$(grep -cE '\.\.\. FAILED' "$name.log")"
+	if [ $rc -ne 0 ]; then
+		failed=$((failed + 1))
+		echo "  -- $name failed (make exit $rc); its log:"
+		for d in regression.diffs output_iso/regression.diffs output_iso_private/regression.diffs; do
+			[ -f "$d" ] && head -n 150 "$d" | sed 's/^/  | /'
+		done
+		grep -E 'Dubious|Failed|Bailout|Error' "$name.log" | head -n 20 | sed 's/^/  | /'
+		for log in tmp_check/log/regress_log_*; do
+			grep -q '^not ok\|Bailout' "$log" 2>/dev/null &&
+				grep -B2 -A12 '^not ok\|Bailout' "$log" | head -n 60 | sed "s|^|  | $(basename "$log"): |"
+		done
+	fi
+	return 0
+}
+
+suite regress installcheck ISOLATION= TAP_TESTS=
+suite isolation installcheck REGRESS= TAP_TESTS=
+suite isolation-private installcheck-private
+suite tap installcheck REGRESS= ISOLATION=
 # TAP: every assertion, from the per-test logs
 for log in tmp_check/log/regress_log_*; do
 	[ -f "$log" ] || continue
-	count "$(grep -c '^ok ' "$log")" "$(grep -c '^not ok ' "$log")"
+	count "$(grep -c '^\[[0-9:.]*\]([0-9.]*s) ok \|^ok ' "$log")" \
+		"$(grep -c '^\[[0-9:.]*\]([0-9.]*s) not ok \|^not ok ' "$log")"
 done
-if grep -qE 'Result: FAIL|Dubious|Error [0-9]' suites.log; then
-	failed=$((failed + 1))
-fi
-if [ "$failed" -gt 0 ]; then
-	echo "== failures"
-	grep -E 'Dubious|Failed|Error' suites.log | sed 's/^/  /'
-	for d in regression.diffs output_iso/regression.diffs output_iso_private/regression.diffs; do
-		[ -f "$d" ] && { echo "-- $d"; head -n 200 "$d"; }
-	done
-	for log in tmp_check/log/regress_log_*; do
-		grep -q '^not ok' "$log" 2>/dev/null && { echo "-- $log"; grep -B2 -A12 '^not ok' "$log" | head -n 80; }
-	done
-fi
 echo "ptbm: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fmgr.h"
@@ -67,7 +68,8 @@ static const struct config_enum_entry ptbm_huge_options[] = {
 	{NULL, 0, false}
 };
 
-#define PTBM_REGION_FILE	"ptbm_region"
+/* under pg_dynshmem, whose contents base backups and pg_rewind skip */
+#define PTBM_REGION_FILE	"pg_dynshmem/ptbm_region"
 
 /* at most this many ledger bytes per backend slot */
 #define PTBM_LEDGER_MAX_BYTES	(64 * 1024)
@@ -227,13 +229,13 @@ ptbm_check_settings(void)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid value for parameter \"%s\": \"%s\"",
 							"ptbm.region_size", raw),
-					 hint ? errhint("%s", hint) :
-					 errhint("Use a size from 4kB to 2TB, such as \"128MB\" or \"1TB\".")));
+					 hint ? errdetail("%s", hint) : 0,
+					 errhint("Use a size from 4kB to 2047GB, such as \"128MB\" or \"1TB\".")));
 		if (kb == 0)
 			ereport(FATAL,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("ptbm.region_size must be at least one page"),
-					 errhint("Use a size from 4kB to 2TB, such as \"128MB\" or \"1TB\".")));
+					 errhint("Use a size from 4kB to 2047GB, such as \"128MB\" or \"1TB\".")));
 	}
 
 	(void) ptbm_check_enum("ptbm.region_kind", ptbm_kind_options,
@@ -363,13 +365,26 @@ ptbm_map_region(void)
 		case PTBM_PRIVATE_FILE:
 			/* the postmaster runs in the data directory */
 			snprintf(ptbm_region.file, MAXPGPATH, "%s/%s", DataDir, PTBM_REGION_FILE);
-			fd = open(ptbm_region.file, O_RDWR | O_CREAT | O_CLOEXEC, S_IRUSR | S_IWUSR);
+			/* never through a symbolic link: it is truncated below */
+			fd = open(ptbm_region.file, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+					  S_IRUSR | S_IWUSR);
+			if (fd >= 0)
+			{
+				struct stat st;
+
+				if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+				{
+					close(fd);
+					fd = -1;
+					errno = EEXIST;
+				}
+			}
 			if (fd < 0)
 				ereport(FATAL,
 						(errcode_for_file_access(),
 						 errmsg("could not create the ptbm region file \"%s\": %m",
 								ptbm_region.file),
-						 errhint("The file kinds keep the region in the data directory; check its permissions and free space.")));
+						 errhint("The file kinds keep the region in a regular file of the data directory; check that path, its permissions and free space.")));
 			/* start from zeros, as the anonymous kinds do */
 			if (ftruncate(fd, 0) < 0)
 				ereport(FATAL,
@@ -519,8 +534,9 @@ ptbm_ledger_test(int backend_id, int64 page)
  * have exited and before the next ones are forked.  A backend that died
  * while writing the region may have left it half-written, so every cycle
  * after the first starts from an empty region, as PostgreSQL's own shared
- * memory does.  No child exists at this point: no backend can observe a
- * half-reset region.  The mapping itself is kept, so nothing accumulates.
+ * memory does.  No backend exists at this point (only the logger may
+ * survive a crash, and it never looks at the region): no backend can
+ * observe a half-reset region.  The mapping itself is kept, so nothing accumulates.
  */
 static void
 ptbm_shmem_startup(void)

@@ -73,7 +73,7 @@ for my $kind (qw(shared_memfd shared_file))
 	}
 	else
 	{
-		is($backing, $node->data_dir . '/ptbm_region',
+		is($backing, $node->data_dir . '/pg_dynshmem/ptbm_region',
 			"$kind: backed by the file in the data directory");
 		$path = $backing;
 	}
