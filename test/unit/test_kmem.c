@@ -300,8 +300,8 @@ typedef struct child
 
 typedef struct child_cmd
 {
-	char		op;				/* 'r' read, 'w' write, 'm' own pagemap, 'q'
-								 * exit */
+	char		op;				/* 'r' read, 'w' write, 'm' own pagemap, 't'
+								 * track writes, 'q' exit */
 	uint64_t	addr;
 	uint64_t	npages;
 } child_cmd;
@@ -347,6 +347,11 @@ child_main(int in, int out, pid_t parent)
 					(n > 0 && !write_full(out, ents, n * sizeof(uint64_t))))
 					_exit(5);
 				continue;
+			case 't':
+				/* registration is per process: the child makes its own */
+				if (kmem_uffd_wp_start((void *) (uintptr_t) c.addr, c.npages * ps) < 0)
+					ack = 'e';
+				break;
 			case 'q':
 				_exit(0);
 			default:
@@ -1820,6 +1825,125 @@ out:
 	free(v);
 }
 
+/* ---- 12. per-process write tracking (userfaultfd async write-protect) ---- */
+
+#define WT_PAGES	64
+
+/* The pages of [base, base + npages) written since protection, as a bitmap. */
+static int
+written_pages(int fd, char *base, size_t npages, bool reset, uint64_t *bits)
+{
+	kmem_scan	s;
+	struct page_region vec[8];
+	ssize_t		n;
+	int			total = 0;
+
+	*bits = 0;
+	kmem_scan_init(&s, fd, A(base), A(base) + npages * ps,
+				   PAGE_IS_WPALLOWED | PAGE_IS_WRITTEN, 0, 0, PAGE_IS_WRITTEN);
+	if (reset)
+		kmem_scan_set_flags(&s, PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC);
+	while ((n = kmem_scan_step(&s, vec, 8)) > 0)
+		for (ssize_t k = 0; k < n; k++)
+			for (uint64_t a = vec[k].start; a < vec[k].end; a += ps)
+			{
+				*bits |= UINT64_C(1) << ((a - A(base)) / ps);
+				total++;
+			}
+	return n < 0 ? -1 : total;
+}
+
+static uint64_t
+range_bits(int from, int to)
+{
+	uint64_t	b = 0;
+
+	for (int i = from; i <= to; i++)
+		b |= UINT64_C(1) << i;
+	return b;
+}
+
+static void
+test_uffd(void)
+{
+	const kmem_caps *caps = kmem_get_caps();
+	char	   *base;
+	child		ch = {0};
+	int			uffd,
+				self,
+				cfd;
+	uint64_t	mine,
+				theirs;
+
+	if (!caps->uffd_wp_async)
+	{
+		skip("no userfaultfd async write-protect", "uffd: per-process written sets");
+		return;
+	}
+	base = region_map(WT_PAGES, SHARED_ANON, -1);
+	if (!ok(base != NULL, "uffd: shared region mapped") || !child_start(&ch))
+		return;
+	uffd = kmem_uffd_wp_start(base, WT_PAGES * ps);
+	ok(uffd >= 0, "uffd: the parent tracks its writes (unprivileged, user-mode only)");
+	ok(child_touch(&ch, 't', base, WT_PAGES), "uffd: the child registers its own tracking");
+
+	/* parent writes 10-19; the child writes 20-29 and reads 10-19 */
+	for (int i = 10; i < 20; i++)
+		touch_write(base, i);
+	child_touch(&ch, 'w', page(base, 20), 10);
+	child_touch(&ch, 'r', page(base, 10), 10);
+
+	self = kmem_pagemap_open(0);
+	cfd = kmem_pagemap_open(ch.pid);
+	OK_EQ(written_pages(self, base, WT_PAGES, false, &mine), 10, "uffd: the parent wrote 10 pages");
+	ok(mine == range_bits(10, 19), "uffd: exactly pages 10-19 in the parent's set");
+	OK_EQ(written_pages(cfd, base, WT_PAGES, false, &theirs), 10,
+		  "uffd: the child wrote 10 pages (read through its pagemap)");
+	ok(theirs == range_bits(20, 29), "uffd: exactly pages 20-29 in the child's set, not the pages it read");
+
+	/* the frame's DIRTY flag is global: set on 10-29 whoever wrote */
+	if (caps->frames_visible && caps->kpageflags)
+	{
+		uint64_t	pe[20],
+					pfns[20],
+					flg[20];
+		int			kf = kmem_kpage_open("kpageflags");
+		bool		all = true;
+
+		pm_read(cfd, page(base, 10), 20, pe);	/* the child maps all 20 */
+		for (int i = 0; i < 20; i++)
+			pfns[i] = kmem_pfn(pe[i]);
+		kmem_kpage_read(kf, pfns, 20, flg);
+		for (int i = 0; i < 20; i++)
+			all = all && pfns[i] != 0 && (flg[i] & (UINT64_C(1) << 4));
+		ok(all, "uffd: the frames' DIRTY flag is set on 10-29: the frame bit is shared");
+		close(kf);
+	}
+	else
+		skip("frames not visible", "uffd: the frames' DIRTY flag is set on 10-29");
+
+	/* read and reset in one walk, then one write */
+	OK_EQ(written_pages(self, base, WT_PAGES, true, &mine), 10, "uffd: reset returns the 10 pages");
+	OK_EQ(written_pages(self, base, WT_PAGES, false, &mine), 0, "uffd: nothing written after the reset");
+	touch_write(base, 12);
+	written_pages(self, base, WT_PAGES, false, &mine);
+	ok(mine == range_bits(12, 12), "uffd: after one write, exactly that page");
+	written_pages(cfd, base, WT_PAGES, false, &theirs);
+	ok(theirs == range_bits(20, 29), "uffd: the parent's reset left the child's set alone");
+
+	ok(kmem_uffd_wp_stop(uffd, base, WT_PAGES * ps) == 0, "uffd: tracking stops");
+	{
+		kmem_vma	v;
+
+		kmem_smaps_range(0, A(base), A(base) + WT_PAGES * ps, &v);
+		ok(!has_token(v.vmflags, "uw"), "uffd: no write-protect registration left (VmFlags)");
+	}
+	close(self);
+	close(cfd);
+	child_stop(&ch);
+	region_unmap(base, WT_PAGES);
+}
+
 /* ---- main ----------------------------------------------------------------- */
 
 int
@@ -1848,6 +1972,7 @@ main(void)
 	test_kpage();
 	test_exited();
 	test_memfd();
+	test_uffd();
 
 	printf("1..%d\n", n_run);
 	printf("test_kmem: %d passed, %d failed, %d skipped\n", n_pass, n_fail, n_skip);
