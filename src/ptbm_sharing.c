@@ -30,6 +30,7 @@
 #include "utils/array.h"
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 
 #include "kmem.h"
 #include "ptbm.h"
@@ -331,6 +332,8 @@ ptbm_sharing(PG_FUNCTION_ARGS)
 	unsigned char *incore;
 	struct page_region *vec;
 	Datum	   *pids;
+	MemoryContext rowctx;
+	MemoryContext oldctx;
 
 	ptbm_require_region();
 	InitMaterializedSRF(fcinfo, 0);
@@ -364,6 +367,9 @@ ptbm_sharing(PG_FUNCTION_ARGS)
 	incore = palloc((Size) PTBM_SHARING_CHUNK * ptbm_region.base_per_page);
 	vec = palloc(PTBM_WALK_VEC * sizeof(struct page_region));
 	pids = palloc(nprocs * sizeof(Datum));
+	/* row values live per chunk: memory stays bounded over any range */
+	rowctx = AllocSetContextCreate(CurrentMemoryContext, "ptbm_sharing rows",
+								   ALLOCSET_DEFAULT_SIZES);
 
 	for (int64 done = 0; done < count;)
 	{
@@ -416,6 +422,7 @@ ptbm_sharing(PG_FUNCTION_ARGS)
 				memset(mapcounts, 0, n * sizeof(uint64));
 		}
 
+		oldctx = MemoryContextSwitchTo(rowctx);
 		for (int64 k = 0; k < n; k++)
 		{
 			Datum		values[PTBM_SHARING_COLS];
@@ -453,6 +460,8 @@ ptbm_sharing(PG_FUNCTION_ARGS)
 				nulls[5] = true;
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
+		MemoryContextSwitchTo(oldctx);
+		MemoryContextReset(rowctx);
 		done += n;
 	}
 

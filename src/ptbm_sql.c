@@ -29,6 +29,7 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 
 #include "kmem.h"
 #include "ptbm.h"
@@ -174,6 +175,27 @@ ptbm_soft_dirty_supported(void)
 				 errdetail("soft_dirty is NULL: the kernel was built without CONFIG_MEM_SOFT_DIRTY.")));
 	said = true;
 	return false;
+}
+
+/* "0x..." of an address as a text datum, without a format parser */
+static Datum
+ptbm_addr_datum(uint64 addr)
+{
+	char		buf[2 + 16];
+	char		tmp[16];
+	int			n = 0;
+	int			len = 0;
+
+	do
+	{
+		tmp[n++] = "0123456789abcdef"[addr & 0xf];
+		addr >>= 4;
+	} while (addr != 0);
+	buf[len++] = '0';
+	buf[len++] = 'x';
+	while (n > 0)
+		buf[len++] = tmp[--n];
+	return PointerGetDatum(cstring_to_text_with_len(buf, len));
 }
 
 char *
@@ -333,6 +355,9 @@ ptbm_pte(PG_FUNCTION_ARGS)
 	int			backend_id;
 	const char *tracking;
 	bool		uffd_tracking;
+	Datum		via[5];
+	MemoryContext rowctx;
+	MemoryContext oldctx;
 
 	ptbm_require_region();
 	InitMaterializedSRF(fcinfo, 0);
@@ -373,6 +398,19 @@ ptbm_pte(PG_FUNCTION_ARGS)
 	ents = palloc(PTBM_CHUNK_PAGES * sizeof(uint64));
 	cats = palloc(PTBM_CHUNK_PAGES * sizeof(uint16));
 	vec = palloc(PTBM_SCAN_VEC * sizeof(struct page_region));
+	via[0] = CStringGetTextDatum("own access");
+	via[1] = CStringGetTextDatum("shared page table");
+	via[2] = CStringGetTextDatum("huge mapping");
+	via[3] = CStringGetTextDatum("fault-around");
+	via[4] = CStringGetTextDatum("other");
+
+	/*
+	 * Row values are built in a context reset after every chunk: the
+	 * tuplestore keeps its own copies (and spills to disk past work_mem), so
+	 * memory stays bounded whatever the range.
+	 */
+	rowctx = AllocSetContextCreate(CurrentMemoryContext, "ptbm_pte rows",
+								   ALLOCSET_DEFAULT_SIZES);
 
 	for (int64 done = 0; done < count;)
 	{
@@ -409,6 +447,7 @@ ptbm_pte(PG_FUNCTION_ARGS)
 				(void) kmem_kpage_read(kflags_fd, pfns, n, kflags);
 		}
 
+		oldctx = MemoryContextSwitchTo(rowctx);
 		for (int64 k = 0; k < n; k++)
 		{
 			Datum		values[PTBM_PTE_COLS];
@@ -419,7 +458,7 @@ ptbm_pte(PG_FUNCTION_ARGS)
 			int			i = 0;
 
 			values[i++] = Int64GetDatum(first + done + k);
-			values[i++] = CStringGetTextDatum(ptbm_addr_text(addr + k * ptbm_region.page_size));
+			values[i++] = ptbm_addr_datum(addr + k * ptbm_region.page_size);
 			values[i++] = BoolGetDatum(present);
 			values[i++] = BoolGetDatum(!present && (e & PM_SWAP));
 			values[i++] = BoolGetDatum((e & PM_FILE) != 0);
@@ -461,10 +500,10 @@ ptbm_pte(PG_FUNCTION_ARGS)
 			values[i] = BoolGetDatum(touched == 1);
 			nulls[i++] = touched < 0;
 			if (present && touched >= 0)
-				values[i] = CStringGetTextDatum(touched ? "own access" :
-												ptbm_region.pt_sharing ? "shared page table" :
-												(cats[k] & PAGE_IS_HUGE) ? "huge mapping" :
-												(e & PM_FILE) ? "fault-around" : "other");
+				values[i] = via[touched ? 0 :
+								ptbm_region.pt_sharing ? 1 :
+								(cats[k] & PAGE_IS_HUGE) ? 2 :
+								(e & PM_FILE) ? 3 : 4];
 			else
 				nulls[i] = true;
 			i++;
@@ -478,6 +517,8 @@ ptbm_pte(PG_FUNCTION_ARGS)
 			Assert(i == PTBM_PTE_COLS);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
+		MemoryContextSwitchTo(oldctx);
+		MemoryContextReset(rowctx);
 		done += n;
 	}
 
