@@ -52,7 +52,7 @@ step=0
 start_session() {				# name fd
 	mkfifo "$DIR/$1.in"
 	[ "$(id -u)" = 0 ] && chown postgres "$DIR/$1.in"
-	PGAPPNAME=$1 as_postgres "${PSQL[@]}" -f "$DIR/$1.in" >"$DIR/$1.out" 2>&1 &
+	PGAPPNAME=$1 as_postgres "${PSQL[@]}" -v ON_ERROR_STOP=1 -f "$DIR/$1.in" >"$DIR/$1.out" 2>&1 &
 	eval "exec $2>\"$DIR/$1.in\""
 }
 in_session() {					# name fd sql: run and wait until done
@@ -62,7 +62,8 @@ in_session() {					# name fd sql: run and wait until done
 		[ "$(as_postgres "${PSQL[@]}" -At -c "SELECT count(*) FROM demo_done WHERE step = $step")" = 1 ] && return 0
 		sleep 0.05
 	done
-	echo "session $1 did not finish step $step" >&2
+	echo "session $1 did not finish step $step:" >&2
+	tail -n 5 "$DIR/$1.out" >&2
 	exit 1
 }
 start_session writer 3
@@ -130,6 +131,18 @@ say "The whole picture after the evictions."
 sql "SELECT m.pid, coalesce(b.application_name, m.backend_type) AS process, m.present, m.map
      FROM ptbm_map(64) m JOIN ptbm_backends() b USING (pid)
      WHERE m.present > 0 OR b.application_name = 'idle' ORDER BY m.pid"
+
+say "Per-backend dirty bits: writer and reader track their own writes (userfaultfd write-protect)." \
+	"writer writes pages 100-104, reader writes 200-201 and reads 100-104:" \
+	"each backend's written set holds only its own writes, though both map 100-104."
+in_session writer 3 "SELECT tracking FROM ptbm_track_writes()"
+in_session reader 4 "SELECT tracking FROM ptbm_track_writes()"
+in_session writer 3 "SELECT * FROM ptbm_touch(100, 5, 'write')"
+in_session reader 4 "SELECT * FROM ptbm_touch(200, 2, 'write')"
+in_session reader 4 "SELECT * FROM ptbm_touch(100, 5, 'read')"
+sql "SELECT b.application_name AS app, w.first_page, w.pages
+     FROM ptbm_backends() b, ptbm_written(b.pid) w
+     WHERE b.application_name IN ('writer', 'reader') ORDER BY 1, 2"
 
 if [ "$KEEP" = yes ]; then
 	echo
