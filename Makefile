@@ -1,7 +1,7 @@
 # ptbm: what the page tables of PostgreSQL backends hold.
 
 MODULE_big = ptbm
-OBJS = src/ptbm.o src/ptbm_sql.o src/ptbm_sharing.o src/ptbm_writes.o src/kmem.o
+OBJS = src/ptbm.o src/ptbm_sql.o src/ptbm_sharing.o src/ptbm_writes.o src/ptbm_shmem.o src/kmem.o
 PGFILEDESC = "ptbm - per-backend page-table inspection"
 
 EXTENSION = ptbm
@@ -11,7 +11,7 @@ PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -std=gnu11
 
 # pg_regress and isolation tests start their own server with ptbm preloaded
-REGRESS = ptbm_setup ptbm_region ptbm_pte ptbm_errors ptbm_privileges
+REGRESS = ptbm_setup ptbm_region ptbm_pte ptbm_errors ptbm_privileges ptbm_shmem
 REGRESS_OPTS = --temp-config=$(srcdir)/test/ptbm.conf --temp-instance=./tmp_check_regress
 ISOLATION = shared_anon_two_backends \
 	claim01_bytes_written_are_read_by_another_backend \

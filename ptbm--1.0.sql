@@ -181,3 +181,92 @@ GRANT EXECUTE ON FUNCTION ptbm_backends() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION ptbm_sharing(bigint, bigint) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION ptbm_map(integer) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION ptbm_written(integer, boolean) TO pg_monitor;
+
+-- PostgreSQL's main shared memory segment (the mapping that holds
+-- shared_buffers), backend by backend.
+
+-- Where the segment is, and where shared_buffers lie in it.
+CREATE FUNCTION ptbm_shmem_segment(
+    OUT base text,
+    OUT size bigint,
+    OUT backing text,
+    OUT page_size bigint,
+    OUT base_page_size integer,
+    OUT buffers_base text,
+    OUT buffers_offset bigint,
+    OUT buffers_size bigint,
+    OUT buffers_os_pages bigint,
+    OUT nbuffers integer)
+RETURNS record
+AS 'MODULE_PATHNAME', 'ptbm_shmem_segment'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+-- Every process of the cluster: how much of the segment and of
+-- shared_buffers its page table maps, with which page size, and what its
+-- page tables cost.  present and present_buffers count base pages.
+CREATE FUNCTION ptbm_shmem_backends(
+    OUT pid integer,
+    OUT backend_type text,
+    OUT state text,
+    OUT application_name text,
+    OUT segment_size bigint,
+    OUT page_size bigint,
+    OUT page_kind text,
+    OUT present bigint,
+    OUT present_buffers bigint,
+    OUT mapped_pages bigint,
+    OUT rss bigint,
+    OUT pss bigint,
+    OUT hugetlb bigint,
+    OUT segment_page_table bigint,
+    OUT page_table bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'ptbm_shmem_backends'
+LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED ROWS 20;
+
+-- One row per shared buffer (bufferid as in pg_buffercache): how many of
+-- its OS pages are present in pid's page table; with pid NULL, summed over
+-- every process, and how many processes map at least one of them.
+CREATE FUNCTION ptbm_buffer_ptes(
+    pid integer DEFAULT NULL,
+    OUT bufferid integer,
+    OUT os_pages integer,
+    OUT present integer,
+    OUT processes integer)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'ptbm_buffer_ptes'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL RESTRICTED ROWS 16384;
+
+-- pg_stat_activity with what each process maps of shared memory and what
+-- its page tables cost, the costliest first.
+CREATE VIEW ptbm_backend_memory AS
+SELECT b.pid,
+       b.backend_type,
+       a.datname,
+       a.usename,
+       b.application_name,
+       b.state,
+       b.page_kind,
+       b.page_size,
+       b.present * s.base_page_size AS shmem_mapped,
+       b.present_buffers * s.base_page_size AS buffers_mapped,
+       round(100.0 * b.present_buffers / s.buffers_os_pages, 1) AS buffers_mapped_pct,
+       b.segment_page_table AS shmem_page_table,
+       b.page_table,
+       a.backend_start,
+       a.wait_event_type,
+       a.wait_event,
+       a.query
+FROM ptbm_shmem_backends() b
+     CROSS JOIN ptbm_shmem_segment() s
+     LEFT JOIN pg_stat_activity a ON a.pid = b.pid
+ORDER BY b.page_table DESC, b.pid;
+
+REVOKE ALL ON FUNCTION ptbm_shmem_segment() FROM PUBLIC;
+REVOKE ALL ON FUNCTION ptbm_shmem_backends() FROM PUBLIC;
+REVOKE ALL ON FUNCTION ptbm_buffer_ptes(integer) FROM PUBLIC;
+REVOKE ALL ON ptbm_backend_memory FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ptbm_shmem_segment() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION ptbm_shmem_backends() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION ptbm_buffer_ptes(integer) TO pg_monitor;
+GRANT SELECT ON ptbm_backend_memory TO pg_monitor;

@@ -13,8 +13,19 @@ ptbm_install_deps
 ptbm_build_install
 RUN=$(ptbm_tree_for_postgres "$SRC")
 set +e
-trap 'rm -rf "$RUN"' EXIT
+cleanup() {
+	rm -rf "$RUN"
+	[ "$(id -u)" = 0 ] && bash "$SRC/scripts/hugepages.sh" restore
+}
+trap cleanup EXIT
 cd "$RUN"
+
+# Huge pages for the hugetlb and THP tests (root's knobs; restored on exit).
+# Without root those tests skip.
+if [ "$(id -u)" = 0 ]; then
+	bash "$SRC/scripts/hugepages.sh" reserve 600
+	bash "$SRC/scripts/hugepages.sh" shmem-thp advise
+fi
 
 passed=0
 failed=0
@@ -37,9 +48,10 @@ for who in root postgres; do
 done
 
 # Each suite on its own, so that a failure in one does not hide the others.
-suite() {						# name make-arguments...
+suite() {						# name diffs make-arguments...
 	local name=$1
-	shift
+	local diffs=$2
+	shift 2
 	echo "== $name (as postgres)"
 	as_postgres make "$@" >"$name.log" 2>&1
 	local rc=$?
@@ -48,22 +60,22 @@ suite() {						# name make-arguments...
 	if [ $rc -ne 0 ]; then
 		failed=$((failed + 1))
 		echo "  -- $name failed (make exit $rc); its log:"
-		for d in regression.diffs output_iso/regression.diffs output_iso_private/regression.diffs; do
-			[ -f "$d" ] && head -n 150 "$d" | sed 's/^/  | /'
-		done
+		[ -f "$diffs" ] && head -n 150 "$diffs" | sed 's/^/  | /'
 		grep -E 'Dubious|Failed|Bailout|Error' "$name.log" | head -n 20 | sed 's/^/  | /'
-		for log in tmp_check/log/regress_log_*; do
-			grep -q '^not ok\|Bailout' "$log" 2>/dev/null &&
-				grep -B2 -A12 '^not ok\|Bailout' "$log" | head -n 60 | sed "s|^|  | $(basename "$log"): |"
-		done
+		if [ "$name" = tap ]; then
+			for log in tmp_check/log/regress_log_*; do
+				grep -q 'not ok\|Bailout' "$log" 2>/dev/null &&
+					grep -B2 -A12 'not ok\|Bailout' "$log" | head -n 60 | sed "s|^|  | $(basename "$log"): |"
+			done
+		fi
 	fi
 	return 0
 }
 
-suite regress installcheck ISOLATION= TAP_TESTS=
-suite isolation installcheck REGRESS= TAP_TESTS=
-suite isolation-private installcheck-private
-suite tap installcheck REGRESS= ISOLATION=
+suite regress regression.diffs installcheck ISOLATION= TAP_TESTS=
+suite isolation output_iso/regression.diffs installcheck REGRESS= TAP_TESTS=
+suite isolation-private output_iso_private/regression.diffs installcheck-private
+suite tap - installcheck REGRESS= ISOLATION=
 # TAP: every assertion, from the per-test logs
 for log in tmp_check/log/regress_log_*; do
 	[ -f "$log" ] || continue

@@ -79,6 +79,17 @@ ptbm_page_addr(int64 page)
 /* ptbm.c */
 extern void ptbm_require_region(void);
 
+/* ptbm_sharing.c: the processes of the cluster */
+typedef struct PtbmProc
+{
+	int			pid;
+	const char *backend_type;
+	const char *state;			/* NULL when unknown or not visible */
+	char	   *appname;		/* NULL when unknown or not visible */
+} PtbmProc;
+
+extern PtbmProc *ptbm_cluster_procs(int *nprocs);
+
 /* ptbm_writes.c */
 extern const char *ptbm_write_tracking_mechanism(void);
 extern const char *ptbm_tracking_of(int pid);
@@ -91,5 +102,6 @@ extern bool ptbm_frames_for_caller(void);
 extern int	ptbm_open_proc(int pid, const char *what);
 extern char *ptbm_addr_text(uint64 addr);
 extern int	ptbm_backend_id(int pid);
+extern bool ptbm_proc_gone(int pid, int err);
 
 #endif							/* PTBM_H */

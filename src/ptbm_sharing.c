@@ -47,19 +47,38 @@ PG_FUNCTION_INFO_V1(ptbm_evict);
 
 /* ---- the processes of the cluster --------------------------------------- */
 
-typedef struct PtbmProc
+/* pg_stat_activity's name for a backend state */
+static const char *
+ptbm_state_name(BackendState state)
 {
-	int			pid;
-	const char *backend_type;
-	char	   *appname;		/* NULL when unknown or not visible */
-} PtbmProc;
+	switch (state)
+	{
+		case STATE_IDLE:
+			return "idle";
+		case STATE_RUNNING:
+			return "active";
+		case STATE_IDLEINTRANSACTION:
+			return "idle in transaction";
+		case STATE_FASTPATH:
+			return "fastpath function call";
+		case STATE_IDLEINTRANSACTION_ABORTED:
+			return "idle in transaction (aborted)";
+		case STATE_DISABLED:
+			return "disabled";
+		case STATE_UNDEFINED:
+			break;
+	}
+	return NULL;
+}
 
 /*
  * The postmaster, then every process pg_stat_activity lists (client
  * backends, background workers, auxiliary processes), from this
- * transaction's snapshot of backend status.
+ * transaction's snapshot of backend status.  State and application name
+ * are shown as pg_stat_activity shows them: to members of
+ * pg_read_all_stats and of the process's role.
  */
-static PtbmProc *
+PtbmProc *
 ptbm_cluster_procs(int *nprocs)
 {
 	int			nb = pgstat_fetch_stat_numbackends();
@@ -90,20 +109,17 @@ ptbm_cluster_procs(int *nprocs)
 			if (bgw_type)
 				procs[n].backend_type = pstrdup(bgw_type);
 		}
-		if (be->st_appname && be->st_appname[0] != '\0' &&
-			(all_stats || (OidIsValid(be->st_userid) &&
-						   has_privs_of_role(GetUserId(), be->st_userid))))
-			procs[n].appname = pstrdup(be->st_appname);
+		if (all_stats || (OidIsValid(be->st_userid) &&
+						  has_privs_of_role(GetUserId(), be->st_userid)))
+		{
+			procs[n].state = ptbm_state_name(be->st_state);
+			if (be->st_appname && be->st_appname[0] != '\0')
+				procs[n].appname = pstrdup(be->st_appname);
+		}
 		n++;
 	}
 	*nprocs = n;
 	return procs;
-}
-
-static bool
-ptbm_gone(int err)
-{
-	return err == ENOENT || err == ESRCH;
 }
 
 static int
@@ -139,7 +155,7 @@ ptbm_walk_proc(int pid, kmem_work *w, kmem_counts *c, kmem_run_cb cb, void *arg)
 	memset(c, 0, sizeof(*c));
 	if (fd < 0)
 	{
-		if (ptbm_gone(errno))
+		if (ptbm_proc_gone(pid, errno))
 			return false;
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -150,7 +166,7 @@ ptbm_walk_proc(int pid, kmem_work *w, kmem_counts *c, kmem_run_cb cb, void *arg)
 	CloseTransientFile(fd);
 	if (r < 0)
 	{
-		if (ptbm_gone(save) || kill(pid, 0) != 0)
+		if (ptbm_proc_gone(pid, save) || kill(pid, 0) != 0)
 			return false;
 		errno = save;
 		ereport(ERROR,
@@ -313,6 +329,23 @@ ptbm_map(PG_FUNCTION_ARGS)
 
 /* ---- ptbm_sharing() -------------------------------------------------------- */
 
+/* pagemaps kept open for a whole call at most; beyond, opened per chunk */
+#define PTBM_SHARING_KEEP_FDS	16
+#define PTBM_FD_LATER			(-2)
+
+/* A process's pagemap; -1 if it has gone. */
+static int
+ptbm_sharing_open(int pid)
+{
+	int			fd = ptbm_open_proc(pid, "pagemap");
+
+	if (fd < 0 && !ptbm_proc_gone(pid, errno))
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open the page table of process %d: %m", pid)));
+	return fd < 0 ? -1 : fd;
+}
+
 #define PTBM_SHARING_COLS 6
 
 Datum
@@ -334,6 +367,7 @@ ptbm_sharing(PG_FUNCTION_ARGS)
 	Datum	   *pids;
 	MemoryContext rowctx;
 	MemoryContext oldctx;
+	bool		keep_open;
 
 	ptbm_require_region();
 	InitMaterializedSRF(fcinfo, 0);
@@ -347,14 +381,16 @@ ptbm_sharing(PG_FUNCTION_ARGS)
 	procs = ptbm_cluster_procs(&nprocs);
 	fds = palloc(nprocs * sizeof(int));
 	ents = palloc(nprocs * sizeof(uint64 *));
+
+	/*
+	 * With few processes, their pagemaps stay open for the whole call; with
+	 * many, each is opened for one chunk at a time, so that the call never
+	 * needs more than a few of the backend's file descriptors.
+	 */
+	keep_open = nprocs <= PTBM_SHARING_KEEP_FDS;
 	for (int p = 0; p < nprocs; p++)
 	{
-		fds[p] = ptbm_open_proc(procs[p].pid, "pagemap");
-		if (fds[p] < 0 && !ptbm_gone(errno))
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not open the page table of process %d: %m",
-							procs[p].pid)));
+		fds[p] = keep_open ? ptbm_sharing_open(procs[p].pid) : PTBM_FD_LATER;
 		ents[p] = palloc(PTBM_SHARING_CHUNK * sizeof(uint64));
 	}
 	if (frames)
@@ -385,24 +421,35 @@ ptbm_sharing(PG_FUNCTION_ARGS)
 			kmem_scan	s;
 			ssize_t		got;
 
+			int			fd = fds[p];
+
 			memset(ents[p], 0, n * sizeof(uint64));
-			if (fds[p] < 0)
+			if (fd == PTBM_FD_LATER)
+				fd = ptbm_sharing_open(procs[p].pid);
+			if (fd < 0)
+			{
+				fds[p] = fd;	/* gone: maps nothing from now on */
 				continue;
+			}
+			got = n;
 			if (kmem_get_caps()->pagemap_scan)
 			{
-				kmem_scan_init(&s, fds[p], addr, addr + n * ptbm_region.page_size,
+				kmem_scan_init(&s, fd, addr, addr + n * ptbm_region.page_size,
 							   0, PAGE_IS_PRESENT | PAGE_IS_SWAPPED, 0, PAGE_IS_PRESENT);
 				if (kmem_scan_step(&s, vec, 1) == 0)
-					continue;	/* nothing mapped here */
+					got = -2;	/* nothing mapped here */
 			}
-			got = kmem_pagemap_read_stride(fds[p], addr, n, ptbm_region.base_per_page, ents[p]);
-			if (got < n)
+			if (got != -2)
+				got = kmem_pagemap_read_stride(fd, addr, n, ptbm_region.base_per_page, ents[p]);
+			if (got >= 0 && got < n)
 			{
 				/* the process exited: it maps nothing from now on */
-				CloseTransientFile(fds[p]);
-				fds[p] = -1;
 				memset(ents[p], 0, n * sizeof(uint64));
+				CloseTransientFile(fd);
+				fds[p] = -1;
 			}
+			else if (!keep_open)
+				CloseTransientFile(fd);
 		}
 
 		/* does the page exist in the backing object (page cache)? */
@@ -466,7 +513,7 @@ ptbm_sharing(PG_FUNCTION_ARGS)
 	}
 
 	for (int p = 0; p < nprocs; p++)
-		if (fds[p] >= 0)
+		if (keep_open && fds[p] >= 0)
 			CloseTransientFile(fds[p]);
 	if (kcount_fd >= 0)
 		CloseTransientFile(kcount_fd);

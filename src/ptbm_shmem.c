@@ -102,7 +102,7 @@ ptbm_shmem_smaps(int pid, const PtbmSegment *seg, kmem_vma *vma)
 
 	if (n < 0)
 	{
-		if (errno == ENOENT || errno == ESRCH)
+		if (ptbm_proc_gone(pid, errno))
 			return false;
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -120,92 +120,6 @@ ptbm_vma_page_size(const kmem_vma *vma)
 	return kb > 0 ? kb * 1024 : kmem_page_size();
 }
 
-/* ---- the processes of the cluster ----------------------------------------- */
-
-typedef struct PtbmShmemProc
-{
-	int			pid;
-	const char *backend_type;
-	const char *state;			/* NULL when unknown or not visible */
-	char	   *appname;		/* NULL when unknown or not visible */
-} PtbmShmemProc;
-
-/* pg_stat_activity's name for a backend state */
-static const char *
-ptbm_state_name(BackendState state)
-{
-	switch (state)
-	{
-		case STATE_IDLE:
-			return "idle";
-		case STATE_RUNNING:
-			return "active";
-		case STATE_IDLEINTRANSACTION:
-			return "idle in transaction";
-		case STATE_FASTPATH:
-			return "fastpath function call";
-		case STATE_IDLEINTRANSACTION_ABORTED:
-			return "idle in transaction (aborted)";
-		case STATE_DISABLED:
-			return "disabled";
-		case STATE_UNDEFINED:
-			break;
-	}
-	return NULL;
-}
-
-/*
- * The postmaster, then every process pg_stat_activity lists, from this
- * transaction's snapshot of backend status; state and application name
- * are shown as pg_stat_activity shows the state: to members of
- * pg_read_all_stats and of the process's role.
- */
-static PtbmShmemProc *
-ptbm_shmem_procs(int *nprocs)
-{
-	int			nb = pgstat_fetch_stat_numbackends();
-	PtbmShmemProc *procs = palloc0((nb + 1) * sizeof(PtbmShmemProc));
-	bool		all_stats = has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
-	int			n = 0;
-
-	procs[n].pid = PostmasterPid;
-	procs[n].backend_type = "postmaster";
-	n++;
-	for (int i = 1; i <= nb; i++)
-	{
-		LocalPgBackendStatus *l = pgstat_fetch_stat_local_beentry(i);
-		PgBackendStatus *be;
-		bool		visible;
-
-		if (l == NULL)
-			continue;
-		be = &l->backendStatus;
-		if (be->st_procpid <= 0)
-			continue;
-		procs[n].pid = be->st_procpid;
-		procs[n].backend_type = GetBackendTypeDesc(be->st_backendType);
-		if (be->st_backendType == B_BG_WORKER)
-		{
-			/* as pg_stat_activity shows it */
-			const char *bgw_type = GetBackgroundWorkerTypeByPid(be->st_procpid);
-
-			if (bgw_type)
-				procs[n].backend_type = pstrdup(bgw_type);
-		}
-		visible = all_stats || (OidIsValid(be->st_userid) &&
-								has_privs_of_role(GetUserId(), be->st_userid));
-		if (visible)
-		{
-			procs[n].state = ptbm_state_name(be->st_state);
-			if (be->st_appname && be->st_appname[0] != '\0')
-				procs[n].appname = pstrdup(be->st_appname);
-		}
-		n++;
-	}
-	*nprocs = n;
-	return procs;
-}
-
 /* ---- walking a process's page table over the segment ---------------------- */
 
 /* A run of present pages [start, end); huge: mapped by one PMD or PUD entry. */
@@ -217,12 +131,6 @@ typedef struct PtbmWalkAdapter
 	void	   *arg;
 	bool		huge;
 } PtbmWalkAdapter;
-
-static bool
-ptbm_shmem_gone(int err)
-{
-	return err == ENOENT || err == ESRCH;
-}
 
 static int
 ptbm_shmem_tick(void *arg)
@@ -283,7 +191,7 @@ ptbm_shmem_walk(int pid, uint64 start, uint64 end, bool hugetlb, kmem_work *w,
 
 	if (fd < 0)
 	{
-		if (ptbm_shmem_gone(errno))
+		if (ptbm_proc_gone(pid, errno))
 			return false;
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -322,7 +230,7 @@ ptbm_shmem_walk(int pid, uint64 start, uint64 end, bool hugetlb, kmem_work *w,
 	CloseTransientFile(fd);
 	if (r < 0)
 	{
-		if (ptbm_shmem_gone(save) || kill(pid, 0) != 0)
+		if (ptbm_proc_gone(pid, save) || kill(pid, 0) != 0)
 			return false;
 		errno = save;
 		ereport(ERROR,
@@ -447,14 +355,14 @@ ptbm_shmem_backends(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	uint64		ps = kmem_page_size();
 	PtbmSegment seg;
-	PtbmShmemProc *procs;
+	PtbmProc *procs;
 	int			nprocs;
 	kmem_work	w;
 
 	ptbm_require_region();
 	InitMaterializedSRF(fcinfo, 0);
 	ptbm_shmem_locate(&seg);
-	procs = ptbm_shmem_procs(&nprocs);
+	procs = ptbm_cluster_procs(&nprocs);
 	ptbm_shmem_init_work(&w);
 
 	for (int p = 0; p < nprocs; p++)
@@ -579,7 +487,7 @@ ptbm_buffer_ptes(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	PtbmSegment seg;
-	PtbmShmemProc *procs;
+	PtbmProc *procs;
 	int			nprocs;
 	bool		one = !PG_ARGISNULL(0);
 	kmem_work	w;
@@ -593,13 +501,13 @@ ptbm_buffer_ptes(PG_FUNCTION_ARGS)
 
 	if (one)
 	{
-		procs = palloc0(sizeof(PtbmShmemProc));
+		procs = palloc0(sizeof(PtbmProc));
 		procs[0].pid = PG_GETARG_INT32(0);
 		ptbm_check_pid(procs[0].pid);
 		nprocs = 1;
 	}
 	else
-		procs = ptbm_shmem_procs(&nprocs);
+		procs = ptbm_cluster_procs(&nprocs);
 
 	if (!ptbm_shmem_smaps(MyProcPid, &seg, &vma))
 		elog(ERROR, "the main shared memory segment is missing from /proc/self/smaps");

@@ -116,6 +116,21 @@ ptbm_check_pid(int pid)
 			 errhint("Use the pid of the postmaster, a backend or an auxiliary process, as listed in pg_stat_activity.")));
 }
 
+/*
+ * Whether a failed /proc access means the process has gone (or is exiting:
+ * the kernel then makes its /proc files root's and its status has no
+ * memory lines).  A process that is gone is skipped, not an error.
+ */
+bool
+ptbm_proc_gone(int pid, int err)
+{
+	uint64		kb;
+
+	if (err == ENOENT || err == ESRCH)
+		return true;
+	return err == EACCES && kmem_status_kb(pid, "VmPTE", &kb) <= 0;
+}
+
 /* The BackendId of a process of the cluster; InvalidBackendId if none. */
 int
 ptbm_backend_id(int pid)
@@ -381,7 +396,7 @@ ptbm_pte(PG_FUNCTION_ARGS)
 	fd = ptbm_open_proc(pid, "pagemap");
 	if (fd < 0)
 	{
-		if (errno == ENOENT || errno == ESRCH)
+		if (ptbm_proc_gone(pid, errno))
 			return (Datum) 0;	/* exited since the check: nothing to show */
 		ereport(ERROR,
 				(errcode_for_file_access(),

@@ -242,7 +242,7 @@ ptbm_written(PG_FUNCTION_ARGS)
 	fd = ptbm_open_proc(pid, "pagemap");
 	if (fd < 0)
 	{
-		if (errno == ENOENT || errno == ESRCH)
+		if (ptbm_proc_gone(pid, errno))
 			return (Datum) 0;
 		ereport(ERROR,
 				(errcode_for_file_access(),
