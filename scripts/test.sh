@@ -14,7 +14,7 @@ ptbm_build_install
 RUN=$(ptbm_tree_for_postgres "$SRC")
 set +e
 cleanup() {
-	rm -rf "$RUN"
+	cd / && rm -rf "$RUN"
 	[ "$(id -u)" = 0 ] && bash "$SRC/scripts/hugepages.sh" restore
 }
 trap cleanup EXIT
@@ -65,7 +65,7 @@ suite() {						# name diffs make-arguments...
 		if [ "$name" = tap ]; then
 			for log in tmp_check/log/regress_log_*; do
 				grep -q 'not ok\|Bailout' "$log" 2>/dev/null &&
-					grep -B2 -A12 'not ok\|Bailout' "$log" | head -n 60 | sed "s|^|  | $(basename "$log"): |"
+					grep -B2 -A12 'not ok\|Bailout' "$log" | head -n 60 | sed "s#^#  | $(basename "$log"): #"
 			done
 		fi
 	fi

@@ -264,37 +264,44 @@ ptbm_check_enum(const char *name, const struct config_enum_entry *opts,
 }
 
 /*
- * Maps [addr, addr + size) at an address aligned to align: reserves
- * size + align bytes of address space, maps over the aligned part with
- * MAP_FIXED and returns the rest.  align 0: wherever the kernel likes.
+ * Maps size bytes at an address aligned to align (0: the page size), with
+ * one PROT_NONE guard page on each side, so that the region is always a
+ * VMA of its own: the kernel could otherwise merge a private anonymous
+ * region with a neighbour of the same flags, and smaps would then count
+ * memory that is not the region's.  Reserves the address space first and
+ * maps over it with MAP_FIXED; what is left of the reservation is returned.
  */
 static void *
 ptbm_mmap_aligned(Size size, Size align, int prot, int flags, int fd)
 {
+	Size		guard = kmem_page_size();
+	Size		total;
 	char	   *reserve;
 	char	   *aligned;
 	void	   *p;
 
-	if (align == 0)
-		return mmap(NULL, size, prot, flags, fd, 0);
-	reserve = mmap(NULL, size + align, PROT_NONE,
+	if (align < guard)
+		align = guard;
+	total = size + align + 2 * guard;
+	reserve = mmap(NULL, total, PROT_NONE,
 				   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (reserve == MAP_FAILED)
 		return MAP_FAILED;
-	aligned = (char *) TYPEALIGN(align, reserve);
+	aligned = (char *) TYPEALIGN(align, reserve + guard);
 	p = mmap(aligned, size, prot, flags | MAP_FIXED, fd, 0);
 	if (p == MAP_FAILED)
 	{
 		int			save = errno;
 
-		munmap(reserve, size + align);
+		munmap(reserve, total);
 		errno = save;
 		return MAP_FAILED;
 	}
-	if (aligned > reserve)
-		munmap(reserve, aligned - reserve);
-	if (reserve + size + align > aligned + size)
-		munmap(aligned + size, reserve + size + align - (aligned + size));
+	/* keep one guard page on each side, give back the rest */
+	if (aligned - guard > reserve)
+		munmap(reserve, aligned - guard - reserve);
+	if (reserve + total > aligned + size + guard)
+		munmap(aligned + size + guard, reserve + total - (aligned + size + guard));
 	return p;
 }
 

@@ -89,6 +89,7 @@ typedef struct PtbmProc
 } PtbmProc;
 
 extern PtbmProc *ptbm_cluster_procs(int *nprocs);
+extern bool ptbm_proc_alive(const PtbmProc *proc);
 
 /* ptbm_writes.c */
 extern const char *ptbm_write_tracking_mechanism(void);
@@ -98,6 +99,7 @@ extern void ptbm_start_tracking(void);
 /* ptbm_sql.c: checks and helpers shared by the SQL functions */
 extern int64 ptbm_check_range(int64 first, int64 count, bool count_is_null);
 extern void ptbm_check_pid(int pid);
+extern bool ptbm_is_cluster_pid(int pid);
 extern bool ptbm_frames_for_caller(void);
 extern int	ptbm_open_proc(int pid, const char *what);
 extern char *ptbm_addr_text(uint64 addr);

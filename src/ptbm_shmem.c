@@ -375,7 +375,7 @@ ptbm_shmem_backends(PG_FUNCTION_ARGS)
 		int			i = 0;
 
 		CHECK_FOR_INTERRUPTS();
-		if (!ptbm_shmem_smaps(procs[p].pid, &seg, &vma))
+		if (!ptbm_proc_alive(&procs[p]) || !ptbm_shmem_smaps(procs[p].pid, &seg, &vma))
 			continue;			/* exited, or maps something else there */
 
 		memset(&acc, 0, sizeof(acc));
@@ -524,7 +524,8 @@ ptbm_buffer_ptes(PG_FUNCTION_ARGS)
 	{
 		CHECK_FOR_INTERRUPTS();
 		acc.last_marked = -1;
-		if (!ptbm_shmem_walk(procs[p].pid, seg.bufpg_start, seg.bufpg_end, hugetlb,
+		if (!ptbm_proc_alive(&procs[p]) ||
+			!ptbm_shmem_walk(procs[p].pid, seg.bufpg_start, seg.bufpg_end, hugetlb,
 							 &w, ptbm_buf_acc_range, &acc))
 		{
 			/* one process asked for, and it has gone: nothing to show */

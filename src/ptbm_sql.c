@@ -103,12 +103,18 @@ ptbm_check_in_page(int64 page, int64 offset, int64 len)
  * process with a PGPROC (backends, background workers, auxiliary processes).
  * Checked before any /proc file of the pid is opened.
  */
+bool
+ptbm_is_cluster_pid(int pid)
+{
+	if (pid == PostmasterPid || pid == MyProcPid)
+		return true;
+	return pid > 0 && (BackendPidGetProc(pid) != NULL || AuxiliaryPidGetProc(pid) != NULL);
+}
+
 void
 ptbm_check_pid(int pid)
 {
-	if (pid == PostmasterPid || pid == MyProcPid)
-		return;
-	if (pid > 0 && (BackendPidGetProc(pid) != NULL || AuxiliaryPidGetProc(pid) != NULL))
+	if (ptbm_is_cluster_pid(pid))
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -224,6 +230,17 @@ int
 ptbm_open_proc(int pid, const char *what)
 {
 	char		path[64];
+
+	/*
+	 * The pids of a report come from this transaction's snapshot of backend
+	 * status, which may be old: a pid that has left the cluster (and may
+	 * belong to another process by now) is gone for ptbm.
+	 */
+	if (!ptbm_is_cluster_pid(pid))
+	{
+		errno = ESRCH;
+		return -1;
+	}
 
 	snprintf(path, sizeof(path), "/proc/%d/%s", pid, what);
 	return OpenTransientFile(path, O_RDONLY | PG_BINARY);

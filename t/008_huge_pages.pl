@@ -135,9 +135,9 @@ SKIP:
 	$_->quit for @s;
 	$node4->stop;
 
-	# a pool too small: a clear FATAL, nothing half-started
+	# a pool too small (more pages than the whole pool): a clear FATAL, nothing half-started
 	my $big = ptbm_node('toobig', 'ptbm.huge_pages' => 'hugetlb',
-		'ptbm.region_size' => ($free + 64) * $hp_kb . 'kB');
+		'ptbm.region_size' => (meminfo('HugePages_Total') + 64) * $hp_kb . 'kB');
 	ok(!$big->start(fail_ok => 1), 'hugetlb: a region larger than the free pool does not start');
 	my $log = slurp_file($big->logfile);
 	like($log, qr/FATAL:.*could not map the ptbm region of \d+ bytes in huge pages/,
