@@ -90,6 +90,8 @@ typedef struct PtbmProc
 
 extern PtbmProc *ptbm_cluster_procs(int *nprocs);
 extern bool ptbm_proc_alive(const PtbmProc *proc);
+struct kmem_work;
+extern void ptbm_init_work(struct kmem_work *w, bool use_scan);
 
 /* ptbm_writes.c */
 extern const char *ptbm_write_tracking_mechanism(void);

@@ -141,8 +141,9 @@ ptbm_tick(void *arg)
 	return 0;
 }
 
-static void
-ptbm_init_work(kmem_work *w)
+/* Scratch space for kmem_walk, with interrupt checks between batches. */
+void
+ptbm_init_work(kmem_work *w, bool use_scan)
 {
 	memset(w, 0, sizeof(*w));
 	w->vec = palloc(PTBM_WALK_VEC * sizeof(struct page_region));
@@ -150,7 +151,7 @@ ptbm_init_work(kmem_work *w)
 	w->ents = palloc(PTBM_WALK_ENTS * sizeof(uint64));
 	w->ents_len = PTBM_WALK_ENTS;
 	w->tick = ptbm_tick;
-	w->use_scan = true;
+	w->use_scan = use_scan;
 }
 
 /*
@@ -207,7 +208,7 @@ ptbm_backends(PG_FUNCTION_ARGS)
 	ptbm_require_region();
 	InitMaterializedSRF(fcinfo, 0);
 	procs = ptbm_cluster_procs(&nprocs);
-	ptbm_init_work(&w);
+	ptbm_init_work(&w, true);
 
 	for (int p = 0; p < nprocs; p++)
 	{
@@ -341,7 +342,7 @@ ptbm_map(PG_FUNCTION_ARGS)
 	acc.cells = palloc(ncells * sizeof(uint64));
 	strip = palloc(ncells + 1);
 	procs = ptbm_cluster_procs(&nprocs);
-	ptbm_init_work(&w);
+	ptbm_init_work(&w, true);
 
 	for (int p = 0; p < nprocs; p++)
 	{

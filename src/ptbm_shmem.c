@@ -42,8 +42,6 @@
 #include "kmem.h"
 #include "ptbm.h"
 
-#define PTBM_SHMEM_VEC		1024	/* ranges per PAGEMAP_SCAN call */
-#define PTBM_SHMEM_ENTS		65536	/* pagemap entries per pread (fallback) */
 #define PTBM_SHMEM_ROWS_TICK 65536	/* rows between interrupt checks */
 
 PG_FUNCTION_INFO_V1(ptbm_shmem_segment);
@@ -131,25 +129,6 @@ typedef struct PtbmWalkAdapter
 	void	   *arg;
 	bool		huge;
 } PtbmWalkAdapter;
-
-static int
-ptbm_shmem_tick(void *arg)
-{
-	CHECK_FOR_INTERRUPTS();
-	return 0;
-}
-
-static void
-ptbm_shmem_init_work(kmem_work *w)
-{
-	memset(w, 0, sizeof(*w));
-	w->vec = palloc(PTBM_SHMEM_VEC * sizeof(struct page_region));
-	w->vec_len = PTBM_SHMEM_VEC;
-	w->ents = palloc(PTBM_SHMEM_ENTS * sizeof(uint64));
-	w->ents_len = PTBM_SHMEM_ENTS;
-	w->tick = ptbm_shmem_tick;
-	w->use_scan = false;		/* PAGEMAP_SCAN is used directly below */
-}
 
 /* kmem_walk's runs hold present and swapped pages: keep the present ones */
 static void
@@ -363,7 +342,8 @@ ptbm_shmem_backends(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	ptbm_shmem_locate(&seg);
 	procs = ptbm_cluster_procs(&nprocs);
-	ptbm_shmem_init_work(&w);
+	/* PAGEMAP_SCAN is used directly in ptbm_shmem_walk */
+	ptbm_init_work(&w, false);
 
 	for (int p = 0; p < nprocs; p++)
 	{
@@ -513,7 +493,8 @@ ptbm_buffer_ptes(PG_FUNCTION_ARGS)
 		elog(ERROR, "the main shared memory segment is missing from /proc/self/smaps");
 	hugetlb = ptbm_vma_page_size(&vma) > kmem_page_size();
 
-	ptbm_shmem_init_work(&w);
+	/* PAGEMAP_SCAN is used directly in ptbm_shmem_walk */
+	ptbm_init_work(&w, false);
 	acc.seg = &seg;
 	acc.present = palloc_extended((Size) NBuffers * sizeof(int32),
 								  MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
