@@ -456,7 +456,8 @@ ptbm_map_region(void)
 	/* the touch ledger: one bit per granule, at most a fixed size a slot */
 	ptbm_ledger_granule = (ptbm_region.pages + PTBM_LEDGER_MAX_BYTES * 8 - 1) /
 		(PTBM_LEDGER_MAX_BYTES * 8);
-	ptbm_ledger_bytes = (ptbm_region.pages / ptbm_ledger_granule + 7) / 8 + 1;
+	/* a slot: one state byte, then the bitmap */
+	ptbm_ledger_bytes = 1 + ((ptbm_region.pages - 1) / ptbm_ledger_granule) / 8 + 1;
 }
 
 /* ---- write tracking from backend start ----------------------------------------- */
@@ -519,10 +520,37 @@ ptbm_ledger_mark(int64 first, int64 count)
 		before_shmem_exit(ptbm_ledger_clear, (Datum) 0);
 		ptbm_ledger_exit_registered = true;
 	}
-	slot = ptbm_ledger + MyBackendId * ptbm_ledger_bytes;
+	slot = ptbm_ledger + MyBackendId * ptbm_ledger_bytes + 1;
 	for (int64 g = first / ptbm_ledger_granule;
 		 g <= (first + count - 1) / ptbm_ledger_granule; g++)
 		slot[g >> 3] |= (uint8) (1 << (g & 7));
+}
+
+/*
+ * The slot's state byte: how this backend tracks its writes (0: it does
+ * not), so that other backends need not read its smaps to know.
+ */
+void
+ptbm_ledger_set_tracking(int mechanism)
+{
+	if (ptbm_ledger == NULL || MyBackendId == InvalidBackendId ||
+		MyBackendId > MaxBackends)
+		return;
+	if (!ptbm_ledger_exit_registered)
+	{
+		before_shmem_exit(ptbm_ledger_clear, (Datum) 0);
+		ptbm_ledger_exit_registered = true;
+	}
+	ptbm_ledger[MyBackendId * ptbm_ledger_bytes] = (uint8) mechanism;
+}
+
+int
+ptbm_ledger_tracking(int backend_id)
+{
+	if (ptbm_ledger == NULL || backend_id == InvalidBackendId ||
+		backend_id > MaxBackends)
+		return 0;
+	return ptbm_ledger[backend_id * ptbm_ledger_bytes];
 }
 
 int
@@ -533,7 +561,7 @@ ptbm_ledger_test(int backend_id, int64 page)
 	if (ptbm_ledger == NULL || backend_id == InvalidBackendId ||
 		backend_id > MaxBackends)
 		return -1;
-	return (ptbm_ledger[backend_id * ptbm_ledger_bytes + (g >> 3)] >> (g & 7)) & 1;
+	return (ptbm_ledger[backend_id * ptbm_ledger_bytes + 1 + (g >> 3)] >> (g & 7)) & 1;
 }
 
 /*

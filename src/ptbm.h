@@ -62,6 +62,8 @@ typedef struct PtbmRegion
 extern int64 ptbm_ledger_granule;	/* region pages per bit */
 extern void ptbm_ledger_mark(int64 first, int64 count);
 extern int	ptbm_ledger_test(int backend_id, int64 page);	/* 1, 0, -1 unknown */
+extern void ptbm_ledger_set_tracking(int mechanism);
+extern int	ptbm_ledger_tracking(int backend_id);
 
 extern PtbmRegion ptbm_region;
 

@@ -234,7 +234,10 @@ ptbm_backends(PG_FUNCTION_ARGS)
 		 * it has (Pss, the clean/dirty split).  Measured on a 64 GB region
 		 * 1% touched, that one read costs a third of a PAGEMAP_SCAN walk
 		 * plus pagemap reads plus smaps (bench/RESULTS.md).  The region has
-		 * a VMA of its own (guard pages), so the sums are the region's.
+		 * a VMA of its own (guard pages), so the sums are the region's.  For
+		 * a shared kind, Swap is the backing object's swapped pages in the
+		 * range (no PTE points to a swapped shmem page).  One smaps read
+		 * cannot be interrupted: a cancel waits for the current process.
 		 */
 		if (kmem_smaps_range(procs[p].pid, ptbm_page_addr(0),
 							 ptbm_page_addr(ptbm_region.pages), &vma) <= 0 ||
@@ -244,12 +247,16 @@ ptbm_backends(PG_FUNCTION_ARGS)
 		present_kb = kb[KSM_RSS];
 		private_kb = kb[KSM_PRIVATE_CLEAN] + kb[KSM_PRIVATE_DIRTY];
 		swap_kb = kb[KSM_SWAP];
-		if (ptbm_region.huge == PTBM_HUGE_HUGETLB)
+		if (ptbm_region.huge == PTBM_HUGE_HUGETLB ||
+			!ptbm_kind_is_shared(ptbm_region.kind))
 		{
 			/*
-			 * smaps calls a hugetlb page private while its mapcount is 1,
-			 * which stays true when processes share it through a shared
-			 * page table; the page table itself says it is not exclusive.
+			 * Two cases where smaps and the page table disagree, and the
+			 * page table is what ptbm reports: a private page that was only
+			 * read maps the shared zero page (a PTE, but no Rss), and smaps
+			 * calls a hugetlb page private while its mapcount is 1, which
+			 * stays true when processes share it through a shared page
+			 * table.  Walk the page table for those.
 			 */
 			kmem_counts c;
 

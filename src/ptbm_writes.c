@@ -38,8 +38,10 @@ PG_FUNCTION_INFO_V1(ptbm_written);
 
 /* this backend's userfaultfd while it tracks writes; -1 otherwise */
 static int	ptbm_uffd = -1;
-/* this backend tracks with soft-dirty */
-static bool ptbm_soft_dirty_tracking = false;
+/* tracking mechanisms as the touch ledger's state byte records them */
+#define PTBM_TRACK_NONE		0
+#define PTBM_TRACK_UFFD		1
+#define PTBM_TRACK_SOFT_DIRTY	2
 
 #define PTBM_WRITTEN_VEC 1024
 
@@ -97,6 +99,8 @@ ptbm_start_tracking(void)
 			return;
 		}
 		ptbm_uffd = kmem_uffd_wp_start(ptbm_region.base, ptbm_region.size);
+		if (ptbm_uffd >= 0)
+			ptbm_ledger_set_tracking(PTBM_TRACK_UFFD);
 		if (ptbm_uffd < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -107,7 +111,7 @@ ptbm_start_tracking(void)
 	else
 	{
 		ptbm_clear_soft_dirty(MyProcPid);
-		ptbm_soft_dirty_tracking = true;
+		ptbm_ledger_set_tracking(PTBM_TRACK_SOFT_DIRTY);
 	}
 }
 
@@ -119,32 +123,25 @@ ptbm_stop_tracking(void)
 		(void) kmem_uffd_wp_stop(ptbm_uffd, ptbm_region.base, ptbm_region.size);
 		ptbm_uffd = -1;
 	}
-	ptbm_soft_dirty_tracking = false;
+	ptbm_ledger_set_tracking(PTBM_TRACK_NONE);
 }
 
 /*
- * How a process tracks writes to the region: "uffd-wp" when its region VMA
- * is registered for write-protect (VmFlags "uw"), "soft-dirty" where the
- * kernel has it, NULL when it does not track.
+ * How a process tracks writes to the region: "uffd-wp", "soft-dirty", or
+ * NULL when it does not.  Each backend records it in its ledger slot when
+ * it starts or stops, so no /proc file needs reading to know.
  */
 const char *
 ptbm_tracking_of(int pid)
 {
-	kmem_vma	vma;
-
-	if (pid == MyProcPid)
-		return ptbm_uffd >= 0 ? "uffd-wp" : ptbm_soft_dirty_tracking ? "soft-dirty" : NULL;
-	if (kmem_get_caps()->uffd_wp_async)
+	switch (ptbm_ledger_tracking(ptbm_backend_id(pid)))
 	{
-		if (kmem_smaps_range(pid, ptbm_page_addr(0), ptbm_page_addr(ptbm_region.pages), &vma) <= 0)
-			return NULL;
-		/* VmFlags "uw": registered with userfaultfd write-protect */
-		for (char *p = vma.vmflags; (p = strstr(p, "uw")) != NULL; p += 2)
-			if ((p == vma.vmflags || p[-1] == ' ') && (p[2] == '\0' || p[2] == ' '))
-				return "uffd-wp";
-		return NULL;
+		case PTBM_TRACK_UFFD:
+			return "uffd-wp";
+		case PTBM_TRACK_SOFT_DIRTY:
+			return "soft-dirty";
 	}
-	return kmem_get_caps()->soft_dirty ? "soft-dirty" : NULL;
+	return NULL;
 }
 
 /* ---- ptbm_track_writes() ---------------------------------------------- */
