@@ -218,11 +218,27 @@ stop_cluster dflt
 stop_cluster none
 stop_cluster none2
 
+# ---- write tracking: one process, no server ------------------------------------------
+echo "== write tracking (bench/write_tracking.c)"
+cc -O2 -Isrc -o "$WORK/write_tracking" bench/write_tracking.c src/kmem.c
+WT_MB=$([ "$QUICK" = yes ] && echo 256 || echo 1024)
+as_postgres "$WORK/write_tracking" "$WT_MB" "$([ "$QUICK" = yes ] && echo 3 || echo 5)" >"$WORK/write_tracking.md"
+cat "$WORK/write_tracking.md"
+
 # ---- report ------------------------------------------------------------------------
 echo "PLAN load_end=$(cut -d' ' -f1 /proc/loadavg) seconds=$SECONDS" >>"$RES"
 cp "$RES" bench/out/results-$([ "$QUICK" = yes ] && echo quick || echo full).txt
 perl bench/report.pl "$RES" "$(machine)" "$OUTMD" "$WORK/scaling.dat" "$QUICK" "$(basename "$OUTPNG")"
 gnuplot -e "datafile='$WORK/scaling.dat'; outfile='$OUTPNG'" bench/scaling.gp
+{
+	echo
+	echo "## Per-backend write tracking (userfaultfd async write-protect)"
+	echo
+	echo "Measured in one unprivileged process with ptbm's kernel interface, no server; the"
+	echo "untracked write to a mapped page is the baseline of the same run."
+	echo
+	cat "$WORK/write_tracking.md"
+} >>"$OUTMD"
 echo
 cat "$OUTMD"
 echo
