@@ -6,9 +6,11 @@
  *	  status).
  *
  * Plain C with no PostgreSQL dependency, tested on its own by test/unit.
- * Functions never allocate: callers pass the buffers (so a caller may leave
- * a loop by longjmp between two calls without leaking), and report failure
- * as -1 with errno set.  Addresses are virtual addresses in the inspected
+ * The page-table walkers never allocate: callers pass the buffers (so a
+ * caller may leave a loop by longjmp between two calls, or from the tick
+ * callback, without leaking).  The maps/smaps/status readers use stdio
+ * inside one call and close it before returning.  Failure is -1 with errno
+ * set.  Addresses are virtual addresses in the inspected
  * process; pagemap granularity is always the base page size (kmem_page_size).
  *
  *-------------------------------------------------------------------------

@@ -4,14 +4,19 @@
  *	  ptbm: what the page tables of PostgreSQL backends hold.
  *
  * This file owns the buffer-table region: its settings, the mapping made
- * in the postmaster before any child is forked, and its reset on every
- * crash-restart cycle.  The SQL functions live in ptbm_sql.c, the kernel
- * interface in kmem.c.
+ * in the postmaster before any child is forked (huge pages included), its
+ * reset on every crash-restart cycle, the touch ledger in shared memory,
+ * and write tracking from backend start.  The SQL functions live in
+ * ptbm_sql.c (region, page-table entries, touch/read/write),
+ * ptbm_sharing.c (across processes), ptbm_writes.c (write tracking) and
+ * ptbm_shmem.c (PostgreSQL's own segment); the kernel interface in kmem.c.
  *
  * Concurrency: the region's contents are shared memory with no lock of
  * ptbm's; SQL functions that write it are plain stores, as the experiments
  * want.  The PtbmRegion descriptor is written only by the postmaster while
- * it has no children, and read-only everywhere else.
+ * it has no children, and read-only everywhere else.  A ledger slot is
+ * written only by its own backend (and cleared when it exits); readers
+ * take it as it is, a snapshot like every other report.
  *
  *-------------------------------------------------------------------------
  */
