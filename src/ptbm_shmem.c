@@ -28,15 +28,11 @@
 
 #include <signal.h>
 
-#include "catalog/pg_authid_d.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "postmaster/bgworker.h"
 #include "storage/bufmgr.h"
 #include "storage/fd.h"
-#include "utils/acl.h"
-#include "utils/backend_status.h"
 #include "utils/builtins.h"
 
 #include "kmem.h"
