@@ -109,5 +109,7 @@ extern int	ptbm_open_proc(int pid, const char *what);
 extern char *ptbm_addr_text(uint64 addr);
 extern int	ptbm_backend_id(int pid);
 extern bool ptbm_proc_gone(int pid, int err);
+extern int	ptbm_open_pagemap(int pid);
+extern bool ptbm_close_pagemap(int fd, int pid, int r, int err);
 
 #endif							/* PTBM_H */

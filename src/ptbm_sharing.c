@@ -163,33 +163,13 @@ ptbm_walk_proc(int pid, kmem_work *w, kmem_counts *c, kmem_run_cb cb, void *arg)
 {
 	int			fd;
 	int			r;
-	int			save;
 
 	memset(c, 0, sizeof(*c));
-	if (!ptbm_is_cluster_pid(pid))
-		return false;
-	fd = ptbm_open_proc(pid, "pagemap");
+	fd = ptbm_open_pagemap(pid);
 	if (fd < 0)
-	{
-		if (ptbm_proc_gone(pid, errno))
-			return false;
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not open the page table of process %d: %m", pid)));
-	}
+		return false;
 	r = kmem_walk(fd, ptbm_page_addr(0), ptbm_page_addr(ptbm_region.pages), w, c, cb, arg);
-	save = errno;
-	CloseTransientFile(fd);
-	if (r < 0)
-	{
-		if (ptbm_proc_gone(pid, save) || kill(pid, 0) != 0)
-			return false;
-		errno = save;
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not read the page table of process %d: %m", pid)));
-	}
-	return true;
+	return ptbm_close_pagemap(fd, pid, r, errno);
 }
 
 /* ---- ptbm_backends() ------------------------------------------------------ */
@@ -389,23 +369,6 @@ ptbm_map(PG_FUNCTION_ARGS)
 #define PTBM_SHARING_KEEP_FDS	16
 #define PTBM_FD_LATER			(-2)
 
-/* A process's pagemap; -1 if it has gone. */
-static int
-ptbm_sharing_open(int pid)
-{
-	int			fd;
-
-	if (!ptbm_is_cluster_pid(pid))
-		return -1;
-	fd = ptbm_open_proc(pid, "pagemap");
-
-	if (fd < 0 && !ptbm_proc_gone(pid, errno))
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not open the page table of process %d: %m", pid)));
-	return fd < 0 ? -1 : fd;
-}
-
 #define PTBM_SHARING_COLS 6
 
 Datum
@@ -450,7 +413,7 @@ ptbm_sharing(PG_FUNCTION_ARGS)
 	keep_open = nprocs <= PTBM_SHARING_KEEP_FDS;
 	for (int p = 0; p < nprocs; p++)
 	{
-		fds[p] = keep_open ? ptbm_sharing_open(procs[p].pid) : PTBM_FD_LATER;
+		fds[p] = keep_open ? ptbm_open_pagemap(procs[p].pid) : PTBM_FD_LATER;
 		ents[p] = palloc(PTBM_SHARING_CHUNK * sizeof(uint64));
 	}
 	if (frames)
@@ -485,7 +448,7 @@ ptbm_sharing(PG_FUNCTION_ARGS)
 
 			memset(ents[p], 0, n * sizeof(uint64));
 			if (fd == PTBM_FD_LATER)
-				fd = ptbm_sharing_open(procs[p].pid);
+				fd = ptbm_open_pagemap(procs[p].pid);
 			if (fd < 0)
 			{
 				fds[p] = fd;	/* gone: maps nothing from now on */

@@ -160,18 +160,11 @@ static bool
 ptbm_shmem_walk(int pid, uint64 start, uint64 end, bool hugetlb, kmem_work *w,
 				PtbmRangeCb cb, void *arg)
 {
-	int			fd = ptbm_open_proc(pid, "pagemap");
+	int			fd = ptbm_open_pagemap(pid);
 	int			r = 0;
-	int			save;
 
 	if (fd < 0)
-	{
-		if (ptbm_proc_gone(pid, errno))
-			return false;
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not open the page table of process %d: %m", pid)));
-	}
+		return false;
 	if (kmem_get_caps()->pagemap_scan)
 	{
 		kmem_scan	s;
@@ -201,18 +194,7 @@ ptbm_shmem_walk(int pid, uint64 start, uint64 end, bool hugetlb, kmem_work *w,
 		memset(&c, 0, sizeof(c));
 		r = kmem_walk(fd, start, end, w, &c, ptbm_shmem_run, &a);
 	}
-	save = errno;
-	CloseTransientFile(fd);
-	if (r < 0)
-	{
-		if (ptbm_proc_gone(pid, save) || kill(pid, 0) != 0)
-			return false;
-		errno = save;
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not read the page table of process %d: %m", pid)));
-	}
-	return true;
+	return ptbm_close_pagemap(fd, pid, r, errno);
 }
 
 /*

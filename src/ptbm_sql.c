@@ -246,6 +246,43 @@ ptbm_open_proc(int pid, const char *what)
 	return OpenTransientFile(path, O_RDONLY | PG_BINARY);
 }
 
+/*
+ * Opens the page table (pagemap) of a process of the cluster.  Returns -1
+ * if the process has gone or is exiting (it is then skipped); any other
+ * failure is an error.
+ */
+int
+ptbm_open_pagemap(int pid)
+{
+	int			fd = ptbm_open_proc(pid, "pagemap");
+
+	if (fd < 0 && !ptbm_proc_gone(pid, errno))
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open the page table of process %d: %m", pid)));
+	return fd < 0 ? -1 : fd;
+}
+
+/*
+ * Closes a pagemap after a walk that returned r (errno err).  Returns false
+ * if the walk failed because the process went away; any other failure is
+ * an error.
+ */
+bool
+ptbm_close_pagemap(int fd, int pid, int r, int err)
+{
+	CloseTransientFile(fd);
+	if (r >= 0)
+		return true;
+	if (ptbm_proc_gone(pid, err) || kill(pid, 0) != 0)
+		return false;
+	errno = err;
+	ereport(ERROR,
+			(errcode_for_file_access(),
+			 errmsg("could not read the page table of process %d: %m", pid)));
+	return false;
+}
+
 /* ---- ptbm_region() -------------------------------------------------------- */
 
 #define PTBM_REGION_COLS 19
@@ -410,15 +447,9 @@ ptbm_pte(PG_FUNCTION_ARGS)
 	tracking = ptbm_tracking_of(pid);
 	uffd_tracking = tracking && strcmp(tracking, "uffd-wp") == 0;
 
-	fd = ptbm_open_proc(pid, "pagemap");
+	fd = ptbm_open_pagemap(pid);
 	if (fd < 0)
-	{
-		if (ptbm_proc_gone(pid, errno))
-			return (Datum) 0;	/* exited since the check: nothing to show */
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not open the page table of process %d: %m", pid)));
-	}
+		return (Datum) 0;		/* exited since the check: nothing to show */
 	if (frames)
 	{
 		kcount_fd = OpenTransientFile("/proc/kpagecount", O_RDONLY | PG_BINARY);

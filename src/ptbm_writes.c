@@ -236,15 +236,9 @@ ptbm_written(PG_FUNCTION_ARGS)
 				 errmsg("process %d does not track writes to the ptbm region", pid),
 				 errhint("Call ptbm_track_writes() in that backend, or set ptbm.track_writes.")));
 
-	fd = ptbm_open_proc(pid, "pagemap");
+	fd = ptbm_open_pagemap(pid);
 	if (fd < 0)
-	{
-		if (ptbm_proc_gone(pid, errno))
-			return (Datum) 0;
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not open the page table of process %d: %m", pid)));
-	}
+		return (Datum) 0;
 
 	if (strcmp(mech, "uffd-wp") == 0)
 	{
