@@ -102,6 +102,7 @@ extern void ptbm_start_tracking(void);
 
 /* ptbm_sql.c: checks and helpers shared by the SQL functions */
 extern int64 ptbm_check_range(int64 first, int64 count, bool count_is_null);
+extern int64 ptbm_range_args(FunctionCallInfo fcinfo, int argno, int64 *first);
 extern void ptbm_check_pid(int pid);
 extern bool ptbm_is_cluster_pid(int pid);
 extern bool ptbm_frames_for_caller(void);

@@ -396,9 +396,7 @@ ptbm_sharing(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	if (PG_ARGISNULL(0))
 		return (Datum) 0;
-	first = PG_GETARG_INT64(0);
-	count = ptbm_check_range(first, PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1),
-							 PG_ARGISNULL(1));
+	count = ptbm_range_args(fcinfo, 0, &first);
 
 	frames = ptbm_frames_for_caller();
 	procs = ptbm_cluster_procs(&nprocs);
@@ -563,9 +561,7 @@ ptbm_evict(PG_FUNCTION_ARGS)
 	ptbm_require_region();
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
 		PG_RETURN_NULL();
-	first = PG_GETARG_INT64(0);
-	count = ptbm_check_range(first, PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1),
-							 PG_ARGISNULL(1));
+	count = ptbm_range_args(fcinfo, 0, &first);
 	method = text_to_cstring(PG_GETARG_TEXT_PP(2));
 
 	if (strcmp(method, "dontneed") == 0)

@@ -81,6 +81,19 @@ ptbm_check_range(int64 first, int64 count, bool count_is_null)
 	return count;
 }
 
+/*
+ * Reads a (first_page, page_count) argument pair starting at argument argno,
+ * the first not NULL, and checks it; returns the count.
+ */
+int64
+ptbm_range_args(FunctionCallInfo fcinfo, int argno, int64 *first)
+{
+	*first = PG_GETARG_INT64(argno);
+	return ptbm_check_range(*first,
+							PG_ARGISNULL(argno + 1) ? 0 : PG_GETARG_INT64(argno + 1),
+							PG_ARGISNULL(argno + 1));
+}
+
 /* Checks that [offset, offset + len) lies within one page. */
 static void
 ptbm_check_in_page(int64 page, int64 offset, int64 len)
@@ -435,9 +448,7 @@ ptbm_pte(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		return (Datum) 0;
 	pid = PG_GETARG_INT32(0);
-	first = PG_GETARG_INT64(1);
-	count = ptbm_check_range(first, PG_ARGISNULL(2) ? 0 : PG_GETARG_INT64(2),
-							 PG_ARGISNULL(2));
+	count = ptbm_range_args(fcinfo, 1, &first);
 	ptbm_check_pid(pid);
 
 	frames = ptbm_frames_for_caller();
@@ -616,9 +627,7 @@ ptbm_touch(PG_FUNCTION_ARGS)
 	ptbm_require_region();
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
 		PG_RETURN_NULL();
-	first = PG_GETARG_INT64(0);
-	count = ptbm_check_range(first, PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1),
-							 PG_ARGISNULL(1));
+	count = ptbm_range_args(fcinfo, 0, &first);
 	mode = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	if (strcmp(mode, "read") == 0)
 		write = false;
