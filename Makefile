@@ -1,11 +1,11 @@
 # ptbm: what the page tables of PostgreSQL backends hold.
 
 MODULE_big = ptbm
-OBJS = src/ptbm.o src/ptbm_sql.o src/ptbm_sharing.o src/ptbm_writes.o src/ptbm_shmem.o src/kmem.o
+OBJS = src/ptbm.o src/ptbm_sql.o src/ptbm_rows.o src/ptbm_sharing.o src/ptbm_writes.o src/ptbm_shmem.o src/kmem.o
 PGFILEDESC = "ptbm - per-backend page-table inspection"
 
 EXTENSION = ptbm
-DATA = ptbm--1.0.sql
+DATA = ptbm--1.0.sql ptbm--1.0--1.1.sql
 
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -std=gnu11

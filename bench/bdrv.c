@@ -25,6 +25,7 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -63,28 +64,6 @@ die(const char *fmt,...)
 	fprintf(stderr, "\n");
 	va_end(ap);
 	exit(1);
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double		x = *(const double *) a,
-				y = *(const double *) b;
-
-	return (x > y) - (x < y);
-}
-
-static double
-median(double *v, int n)
-{
-	double	   *c = malloc(n * sizeof(double));
-	double		m;
-
-	memcpy(c, v, n * sizeof(double));
-	qsort(c, n, sizeof(double), cmp_double);
-	m = (n % 2) ? c[n / 2] : (c[n / 2 - 1] + c[n / 2]) / 2;
-	free(c);
-	return m;
 }
 
 static double
@@ -386,13 +365,13 @@ cmd_scale(int nsteps, char **steps)
 			ts[i] = kscan_pass(rows, n, start, start + size, KSCAN_SCAN, &cs[i]);
 			tf[i] = kscan_pass(rows, n, start, start + size, KSCAN_SMAPS, &cf[i]);
 		}
-		ptbm_med = median(tp, reps);
+		ptbm_med = kscan_median(tp, reps);
 		printf("RESULT kind=scale tag=%s backends=%d touch=%ld procs=%d region_pages=%" PRIu64
 			   " present_total=%" PRIu64 " pte_tables=%" PRIu64 " ptbm_ms=%.3f ptbm_max_ms=%.3f scan_ms=%.3f smaps_ms=%.3f"
 			   " ptbm_cpu_ms=%.3f scan_cpu_ms=%.3f smaps_cpu_ms=%.3f"
 			   " reps=%d mismatch_scan=%d mismatch_smaps=%d smaps_fallbacks=%d vmpte_moved=%d\n",
 			   tag, want, touch, n, pages, present, pte_tables, ptbm_med, vmax(tp, reps),
-			   median(ts, reps), median(tf, reps), median(cp, reps), median(cs, reps), median(cf, reps),
+			   kscan_median(ts, reps), kscan_median(tf, reps), kscan_median(cp, reps), kscan_median(cs, reps), kscan_median(cf, reps),
 			   reps, bad_scan, bad_smaps, fb, moved);
 		fflush(stdout);
 	}
@@ -448,7 +427,7 @@ cmd_scale(int nsteps, char **steps)
 		if (got > 0)
 			printf("RESULT kind=cancel tag=%s scan_ms=%.3f cancel_median_ms=%.3f cancel_max_ms=%.3f"
 				   " cancelled=%d finished_first=%d\n",
-				   tag, ptbm_med, median(lat, got), vmax(lat, got), got, finished);
+				   tag, ptbm_med, kscan_median(lat, got), vmax(lat, got), got, finished);
 		else
 			printf("RESULT kind=cancel tag=%s scan_ms=%.3f cancelled=0 finished_first=%d\n",
 				   tag, ptbm_med, finished);
@@ -464,6 +443,37 @@ cmd_scale(int nsteps, char **steps)
 
 /* ---- pte ---------------------------------------------------------------------- */
 
+/*
+ * The kernel's share of ptbm_pte(): reading the same pagemap entries of the
+ * same backend from C, in ptbm's chunks of 8192 entries.
+ */
+static double
+pagemap_read_ms(int pid, uint64_t start, uint64_t pages)
+{
+	static uint64_t ents[8192];
+	char		path[64];
+	int			fd;
+	double		t0;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		die("open %s: %s", path, strerror(errno));
+	t0 = kscan_now_ms();
+	for (uint64_t done = 0; done < pages;)
+	{
+		uint64_t	n = pages - done < 8192 ? pages - done : 8192;
+		off_t		off = (off_t) ((start / 4096 + done) * 8);
+
+		if (pread(fd, ents, n * 8, off) != (ssize_t) (n * 8))
+			die("pread %s: %s", path, strerror(errno));
+		done += n;
+	}
+	t0 = kscan_now_ms() - t0;
+	close(fd);
+	return t0;
+}
+
 static int
 cmd_pte(void)
 {
@@ -472,9 +482,12 @@ cmd_pte(void)
 	double	   *tb = malloc(reps * sizeof(double));
 	double	   *cp = malloc(reps * sizeof(double));
 	double	   *cb = malloc(reps * sizeof(double));
+	double	   *tk = malloc(reps * sizeof(double));
 	long		rows_p = 0,
 				rows_b = 0;
 	PGresult   *r;
+	uint64_t	base,
+				pages;
 
 	snprintf(qbuf, sizeof(qbuf), "SELECT count(*) FROM %s()", func ? func : "ptbm_pte");
 	q(m, "SET client_min_messages = warning");
@@ -483,13 +496,20 @@ cmd_pte(void)
 	PQclear(r);
 	(void) timed(m, qbuf, &rows_p);
 	(void) timed(m, "SELECT count(*) FROM pg_buffercache", &rows_b);
+	r = q(m, "SELECT base, size / 4096 FROM ptbm_region()");
+	base = strtoull(PQgetvalue(r, 0, 0), NULL, 16);
+	pages = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
+	PQclear(r);
 	for (int i = 0; i < reps; i++)
 	{
 		tp[i] = timed_cpu(m, qbuf, &rows_p, &cp[i]);
 		tb[i] = timed_cpu(m, "SELECT count(*) FROM pg_buffercache", &rows_b, &cb[i]);
+		tk[i] = pagemap_read_ms(PQbackendPID(m), base, pages);
 	}
-	printf("RESULT kind=pte tag=%s ptbm_rows=%ld ptbm_ms=%.3f bufcache_rows=%ld bufcache_ms=%.3f ptbm_cpu_ms=%.3f bufcache_cpu_ms=%.3f reps=%d\n",
-		   tag, rows_p, median(tp, reps), rows_b, median(tb, reps), median(cp, reps), median(cb, reps), reps);
+	printf("RESULT kind=pte tag=%s ptbm_rows=%ld ptbm_ms=%.3f bufcache_rows=%ld bufcache_ms=%.3f ptbm_cpu_ms=%.3f bufcache_cpu_ms=%.3f"
+		   " pagemap_ms=%.3f reps=%d\n",
+		   tag, rows_p, kscan_median(tp, reps), rows_b, kscan_median(tb, reps), kscan_median(cp, reps), kscan_median(cb, reps),
+		   kscan_median(tk, reps), reps);
 	PQfinish(m);
 	return 0;
 }
@@ -533,11 +553,11 @@ cmd_connect(void)
 			for (int k = 0; k < nc; k++)
 				c[k][j] = connect_once(ci[k]);
 		for (int k = 0; k < nc; k++)
-			t[k][i] = median(c[k], per_run);
+			t[k][i] = kscan_median(c[k], per_run);
 	}
-	printf("RESULT kind=connect a_ms=%.4f b_ms=%.4f", median(t[0], reps), median(t[1], reps));
+	printf("RESULT kind=connect a_ms=%.4f b_ms=%.4f", kscan_median(t[0], reps), kscan_median(t[1], reps));
 	if (nc == 3)
-		printf(" a2_ms=%.4f", median(t[2], reps));
+		printf(" a2_ms=%.4f", kscan_median(t[2], reps));
 	printf(" runs=%d per_run=%d\n", reps, per_run);
 	return 0;
 }

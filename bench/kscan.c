@@ -399,16 +399,29 @@ kscan_now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-#ifndef KSCAN_NO_MAIN
-
-static int
-cmp_double(const void *a, const void *b)
+int
+kscan_cmp_double(const void *a, const void *b)
 {
 	double		x = *(const double *) a,
 				y = *(const double *) b;
 
 	return (x > y) - (x < y);
 }
+
+double
+kscan_median(const double *v, int n)
+{
+	double	   *c = malloc(n * sizeof(double));
+	double		m;
+
+	memcpy(c, v, n * sizeof(double));
+	qsort(c, n, sizeof(double), kscan_cmp_double);
+	m = (n % 2) ? c[n / 2] : (c[n / 2 - 1] + c[n / 2]) / 2;
+	free(c);
+	return m;
+}
+
+#ifndef KSCAN_NO_MAIN
 
 int
 main(int argc, char **argv)
@@ -486,7 +499,7 @@ main(int argc, char **argv)
 				(void) kscan_pid(atoi(argv[optind + 2 + i]), start, end, method, &row);
 			t[r] = kscan_now_ms() - t0;
 		}
-		qsort(t, reps, sizeof(double), cmp_double);
+		qsort(t, reps, sizeof(double), kscan_cmp_double);
 		printf("median_ms %.3f over %d passes of %d pids\n", t[reps / 2], reps, npids);
 	}
 	return 0;

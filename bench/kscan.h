@@ -36,5 +36,8 @@ extern int	kscan_vec_len;
 extern int	kscan_ents_len;
 extern int	kscan_pid(int pid, uint64_t start, uint64_t end, int method, kscan_row *row);
 extern double kscan_now_ms(void);
+/* the median of n values (v is left as it is), and the comparator it sorts with */
+extern double kscan_median(const double *v, int n);
+extern int	kscan_cmp_double(const void *a, const void *b);
 
 #endif

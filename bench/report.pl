@@ -38,8 +38,8 @@ push @out, "Machine: $machine.", '';
 push @out, "ptbm measured: built from commit $plan{build} (`make && make install` at the start of the run).", '' if $plan{build};
 push @out, "Every figure is a median over alternating runs ($plan{reps1} for figure 1, $plan{reps} elsewhere) of ptbm and its baseline in the same run "
 	. "(figure 4: over the cancellations; figure 3: $plan{pgb_runs} pgbench runs of $plan{pgb_t} s, "
-	. "each running against three clusters at the same time (without ptbm, with ptbm, and without ptbm again as a control) "
-	. "with one client each so that all see the same outside load, "
+	. "each running one client against three clusters one after another (without ptbm, with ptbm, and without ptbm again as a control), "
+	. "the order rotated from run to run, the client and its backend pinned to one CPU, "
 	. "the ratio being the median of the per-run ratios; and $plan{conn_runs} runs of $plan{conn_per} connections "
 	. "alternating one by one between the clusters, each run's figure the median connection time). "
 	. "Timings are client-side (libpq, one session, unix socket) for SQL and in-process for the C baseline.", '';
@@ -88,6 +88,15 @@ if ($pt) {
 	push @out, sprintf('| 2 | row output, `SELECT count(*) FROM ptbm_pte()`, 1 GB fully written (%d rows) | %s ms | `SELECT count(*) FROM pg_buffercache`, shared_buffers = 2GB (%d rows, buffers unused): %s ms | %s | %s | <= 1.0 | %s |',
 		$pt->{ptbm_rows}, f($pt->{ptbm_ms}, 1), $pt->{bufcache_rows}, f($pt->{bufcache_ms}, 1), f($r, 2),
 		cr($pt->{ptbm_cpu_ms}, $pt->{bufcache_cpu_ms}), yes($met{2}));
+}
+if ($pt && defined $pt->{pagemap_ms}) {
+	# ptbm_pte() = the kernel's pagemap read (timed from C on the same
+	# backend, same chunks) + building and storing the rows
+	my $rows_ms = $pt->{ptbm_ms} - $pt->{pagemap_ms};
+	push @out, sprintf('| 2 | the kernel\'s part of it: pread of the same %d pagemap entries of the same backend from C, in ptbm\'s chunks of 8192 | %s ms | %s ms | %s | | (the kernel\'s floor) | |',
+		$pt->{ptbm_rows}, f($pt->{pagemap_ms}, 1), f($pt->{bufcache_ms}, 1), f($pt->{pagemap_ms} / $pt->{bufcache_ms}, 2));
+	push @out, sprintf('| 2 | the rest of it: ptbm_pte() less that read (building and storing 15-column rows) | %s ms | %s ms | %s | | (<= 1.0) | %s |',
+		f($rows_ms, 1), f($pt->{bufcache_ms}, 1), f($rows_ms / $pt->{bufcache_ms}, 2), yes($rows_ms <= $pt->{bufcache_ms}));
 }
 for my $v ([$pt_mem, 'the same with work_mem = 1GB (both results stay in memory, no temporary file)'],
 		   [$pt_use, 'the same with every buffer in use (pg_prewarm of a 2 GB table; default work_mem)']) {

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "kmem.h"
+#include "kscan.h"
 
 static double
 now_ns(void)
@@ -27,22 +28,6 @@ now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double		x = *(const double *) a,
-				y = *(const double *) b;
-
-	return (x > y) - (x < y);
-}
-
-static double
-median(double *v, int n)
-{
-	qsort(v, n, sizeof(double), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static void
@@ -164,13 +149,13 @@ main(int argc, char **argv)
 
 	printf("write tracking, %zu MB region (%zu pages), median of %d runs\n", mb, pages, runs);
 	printf("| figure | value |\n|---|---|\n");
-	printf("| write to a mapped page, untracked (baseline) | %.1f ns |\n", median(base_ns, runs));
-	printf("| first write after protection (tracked) | %.1f ns |\n", median(wp_ns, runs));
-	printf("| ratio tracked / untracked | %.1fx |\n", median(wp_ns, runs) / median(base_ns, runs));
-	printf("| protect the whole region (register + write-protect) | %.2f ms |\n", median(protect_ms, runs));
-	printf("| scan for written pages (all written) | %.2f ms |\n", median(scan_ms, runs));
-	printf("| scan and reset in one walk | %.2f ms |\n", median(reset_ms, runs));
+	printf("| write to a mapped page, untracked (baseline) | %.1f ns |\n", kscan_median(base_ns, runs));
+	printf("| first write after protection (tracked) | %.1f ns |\n", kscan_median(wp_ns, runs));
+	printf("| ratio tracked / untracked | %.1fx |\n", kscan_median(wp_ns, runs) / kscan_median(base_ns, runs));
+	printf("| protect the whole region (register + write-protect) | %.2f ms |\n", kscan_median(protect_ms, runs));
+	printf("| scan for written pages (all written) | %.2f ms |\n", kscan_median(scan_ms, runs));
+	printf("| scan and reset in one walk | %.2f ms |\n", kscan_median(reset_ms, runs));
 	printf("| page tables built by protecting the untouched region | %.0f kB (%.0f kB per GB) |\n",
-		   median(pte_kb, runs), median(pte_kb, runs) * 1024.0 / mb);
+		   kscan_median(pte_kb, runs), kscan_median(pte_kb, runs) * 1024.0 / mb);
 	return 0;
 }

@@ -52,8 +52,8 @@ suite() {						# name diffs make-arguments...
 	local name=$1
 	local diffs=$2
 	shift 2
-	echo "== $name (as postgres)"
-	as_postgres make "$@" >"$name.log" 2>&1
+	echo "== $name (as postgres${WITH:-})"
+	${RUNNER:-as_postgres} make "$@" >"$name.log" 2>&1
 	local rc=$?
 	grep -E '^(test |     )?[a-z_0-9]+ +\.\.\. |^t/.*\.\. |Result:' "$name.log" | sed 's/^/  /'
 	count "$(grep -cE '\.\.\. ok' "$name.log")" "$(grep -cE '\.\.\. FAILED' "$name.log")"
@@ -62,7 +62,7 @@ suite() {						# name diffs make-arguments...
 		echo "  -- $name failed (make exit $rc); its log:"
 		[ -f "$diffs" ] && head -n 150 "$diffs" | sed 's/^/  | /'
 		grep -E 'Dubious|Failed|Bailout|Error' "$name.log" | head -n 20 | sed 's/^/  | /'
-		if [ "$name" = tap ]; then
+		if [ "${name%%-*}" = tap ]; then
 			for log in tmp_check/log/regress_log_*; do
 				grep -q 'not ok\|Bailout' "$log" 2>/dev/null &&
 					grep -B2 -A12 'not ok\|Bailout' "$log" | head -n 60 | sed "s#^#  | $(basename "$log"): #"
@@ -76,11 +76,37 @@ suite regress regression.diffs installcheck ISOLATION= TAP_TESTS=
 suite isolation output_iso/regression.diffs installcheck REGRESS= TAP_TESTS=
 suite isolation-private output_iso_private/regression.diffs installcheck-private
 suite tap - installcheck REGRESS= ISOLATION=
-# TAP: every assertion, from the per-test logs
-for log in tmp_check/log/regress_log_*; do
-	[ -f "$log" ] || continue
-	count "$(grep -c '^\[[0-9:.]*\]([0-9.]*s) ok \|^ok ' "$log")" \
-		"$(grep -c '^\[[0-9:.]*\]([0-9.]*s) not ok \|^not ok ' "$log")"
-done
+# TAP: every assertion, from the per-test logs (each TAP run starts afresh)
+count_tap() {
+	for log in tmp_check/log/regress_log_*; do
+		[ -f "$log" ] || continue
+		count "$(grep -c '^\[[0-9:.]*\]([0-9.]*s) ok \|^ok ' "$log")" \
+			"$(grep -c '^\[[0-9:.]*\]([0-9.]*s) not ok \|^not ok ' "$log")"
+	done
+}
+count_tap
+
+# Frame numbers: the kernel shows them only to processes with CAP_SYS_ADMIN,
+# and /proc/kpagecount and /proc/kpageflags only to root (CAP_DAC_READ_SEARCH
+# does it too).  Root hands these to the postgres user as ambient
+# capabilities, so that the server started by the test has them, and t/010
+# (which skips in the run above) runs twice: frames alone, then with both.
+as_postgres_caps() {				# caps command...
+	local caps=$1
+	shift
+	setpriv --reuid=postgres --regid=postgres --init-groups \
+		--inh-caps="$caps" --ambient-caps="$caps" \
+		env HOME="$(getent passwd postgres | cut -d: -f6)" "$@"
+}
+as_postgres_frames() { as_postgres_caps +sys_admin "$@"; }
+as_postgres_kpage() { as_postgres_caps +sys_admin,+dac_read_search "$@"; }
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+	RUNNER=as_postgres_frames WITH=" with CAP_SYS_ADMIN" suite tap-frames - \
+		installcheck REGRESS= ISOLATION= PROVE_TESTS=t/010_frames_visible.pl
+	count_tap
+	RUNNER=as_postgres_kpage WITH=" with CAP_SYS_ADMIN and CAP_DAC_READ_SEARCH" suite tap-kpage - \
+		installcheck REGRESS= ISOLATION= PROVE_TESTS=t/010_frames_visible.pl
+	count_tap
+fi
 echo "ptbm: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -108,7 +108,7 @@ static int	uffd_open(void);
 static ssize_t scan_call(int fd, uint64_t start, uint64_t end, uint64_t flags,
 						 uint64_t inverted, uint64_t mask, uint64_t anyof,
 						 uint64_t retmask, struct page_region *vec,
-						 size_t vec_len, uint64_t *walk_end);
+						 size_t vec_len, uint64_t max_pages, uint64_t *walk_end);
 
 const kmem_caps *
 kmem_get_caps(void)
@@ -141,7 +141,7 @@ kmem_get_caps(void)
 		}
 		caps.pagemap_scan =
 			scan_call(fd, (uint64_t) (uintptr_t) p, (uint64_t) (uintptr_t) p + ps,
-					  0, 0, 0, PAGE_IS_PRESENT, PAGE_IS_PRESENT, &r, 1,
+					  0, 0, 0, PAGE_IS_PRESENT, PAGE_IS_PRESENT, &r, 1, 0,
 					  &walk_end) == 1;
 	}
 	if (fd >= 0)
@@ -170,7 +170,8 @@ kmem_get_caps(void)
 static ssize_t
 scan_call(int fd, uint64_t start, uint64_t end, uint64_t flags,
 		  uint64_t inverted, uint64_t mask, uint64_t anyof, uint64_t retmask,
-		  struct page_region *vec, size_t vec_len, uint64_t *walk_end)
+		  struct page_region *vec, size_t vec_len, uint64_t max_pages,
+		  uint64_t *walk_end)
 {
 	struct pm_scan_arg arg;
 	int			r;
@@ -182,6 +183,7 @@ scan_call(int fd, uint64_t start, uint64_t end, uint64_t flags,
 	arg.end = end;
 	arg.vec = (uint64_t) (uintptr_t) vec;
 	arg.vec_len = vec_len;
+	arg.max_pages = max_pages;	/* 0: no limit */
 	arg.category_inverted = inverted;
 	arg.category_mask = mask;
 	arg.category_anyof_mask = anyof;
@@ -223,7 +225,7 @@ kmem_scan_step(kmem_scan *s, struct page_region *vec, size_t vec_len)
 		return -1;
 	}
 	n = scan_call(s->fd, s->next, s->end, s->flags, s->inverted, s->mask,
-				  s->anyof, s->retmask, vec, vec_len, &walk_end);
+				  s->anyof, s->retmask, vec, vec_len, 0, &walk_end);
 	if (n < 0)
 		return -1;
 
@@ -246,6 +248,21 @@ kmem_scan_step(kmem_scan *s, struct page_region *vec, size_t vec_len)
 	else
 		s->next = walk_end;
 	return n;
+}
+
+int
+kmem_any_mapped(int fd, uint64_t start, uint64_t end)
+{
+	struct page_region r;
+	uint64_t	walk_end;
+	ssize_t		n;
+
+	if (start >= end)
+		return 0;
+	/* max_pages = 1: the walk stops at the first page found */
+	n = scan_call(fd, start, end, 0, 0, 0, PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+				  PAGE_IS_PRESENT | PAGE_IS_SWAPPED, &r, 1, 1, &walk_end);
+	return n < 0 ? -1 : n > 0;
 }
 
 /* ---- write tracking ---------------------------------------------------------- */
@@ -709,32 +726,52 @@ kmem_smaps_range(pid_t pid, uint64_t start, uint64_t end, kmem_vma *out)
 	return out->nvmas;
 }
 
-/* Reads "Key:  N ..." from a /proc file of that form.  1, 0 absent, -1. */
+/*
+ * Reads "Key:  N ..." lines from a /proc file of that form, in one pass:
+ * the number of keys found (each absent one left 0), -1 on error.
+ */
 static int
-proc_key_value(const char *path, const char *key, uint64_t *val)
+proc_keys(const char *path, const char *const *keys, uint64_t *vals, int nkeys)
 {
 	char		line[256];
-	size_t		klen = strlen(key);
 	FILE	   *f;
 	int			found = 0;
 
+	for (int k = 0; k < nkeys; k++)
+		vals[k] = 0;
 	f = fopen(path, "re");
 	if (f == NULL)
 		return -1;
-	while (fgets(line, sizeof(line), f))
+	while (found < nkeys && fgets(line, sizeof(line), f))
 	{
-		unsigned long long v;
-
-		if (strncmp(line, key, klen) == 0 && line[klen] == ':' &&
-			sscanf(line + klen + 1, " %llu", &v) == 1)
+		for (int k = 0; k < nkeys; k++)
 		{
-			*val = v;
-			found = 1;
-			break;
+			size_t		klen = strlen(keys[k]);
+			unsigned long long v;
+
+			if (strncmp(line, keys[k], klen) == 0 && line[klen] == ':' &&
+				sscanf(line + klen + 1, " %llu", &v) == 1)
+			{
+				vals[k] = v;
+				found++;
+				break;
+			}
 		}
 	}
 	fclose(f);
 	return found;
+}
+
+/* Reads "Key:  N ..." from a /proc file of that form.  1, 0 absent, -1. */
+static int
+proc_key_value(const char *path, const char *key, uint64_t *val)
+{
+	uint64_t	v;
+	int			r = proc_keys(path, &key, &v, 1);
+
+	if (r == 1)
+		*val = v;
+	return r;
 }
 
 int
@@ -750,6 +787,12 @@ int
 kmem_meminfo(const char *key, uint64_t *val)
 {
 	return proc_key_value("/proc/meminfo", key, val);
+}
+
+int
+kmem_meminfo_keys(const char *const *keys, uint64_t *vals, int nkeys)
+{
+	return proc_keys("/proc/meminfo", keys, vals, nkeys);
 }
 
 int

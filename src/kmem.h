@@ -94,6 +94,13 @@ extern void kmem_scan_init(kmem_scan *s, int fd, uint64_t start, uint64_t end,
 extern ssize_t kmem_scan_step(kmem_scan *s, struct page_region *vec,
 							  size_t vec_len);
 
+/*
+ * Whether any page of [start, end) is present or swapped: 1, 0, or -1 with
+ * errno.  PAGEMAP_SCAN stops at the first such page, so a populated range
+ * costs one entry and an empty one a walk of its (mostly absent) tables.
+ */
+extern int	kmem_any_mapped(int fd, uint64_t start, uint64_t end);
+
 /* Sets PM_SCAN_* flags (e.g. PM_SCAN_WP_MATCHING) for the next steps. */
 static inline void
 kmem_scan_set_flags(kmem_scan *s, uint64_t flags)
@@ -241,6 +248,8 @@ extern int	kmem_status_kb(pid_t pid, const char *key, uint64_t *kb);
 
 /* Reads "Key: N" from /proc/meminfo (kB, or a count).  1, 0 absent, -1. */
 extern int	kmem_meminfo(const char *key, uint64_t *val);
+/* Several keys in one read: how many were found (absent ones 0), or -1. */
+extern int	kmem_meminfo_keys(const char *const *keys, uint64_t *vals, int nkeys);
 
 /* Reads the parent pid and minor/major fault counts from /proc/PID/stat. */
 extern int	kmem_stat(pid_t pid, pid_t *ppid, uint64_t *minflt, uint64_t *majflt);

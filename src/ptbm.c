@@ -38,6 +38,7 @@
 
 #include "kmem.h"
 #include "ptbm.h"
+#include "ptbm_rows.h"
 
 /*
  * From libpq/auth.h, which needs the GSSAPI headers that a PGXS build does
@@ -200,6 +201,16 @@ _PG_init(void)
 							 false,
 							 PGC_SIGHUP,
 							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("ptbm.row_templates",
+							 "Forms each shape of ptbm_pte row once and patches copies of it.",
+							 "A developer option: off forms every row in full, "
+							 "which the tests compare with.",
+							 &ptbm_row_templates,
+							 true,
+							 PGC_USERSET,
+							 GUC_NOT_IN_SAMPLE,
 							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("ptbm");
@@ -558,15 +569,13 @@ ptbm_ledger_tracking(int backend_id)
 	return ptbm_ledger[backend_id * ptbm_ledger_bytes];
 }
 
-int
-ptbm_ledger_test(int backend_id, int64 page)
+const uint8 *
+ptbm_ledger_bits(int backend_id)
 {
-	int64		g = page / ptbm_ledger_granule;
-
 	if (ptbm_ledger == NULL || backend_id == InvalidBackendId ||
 		backend_id > MaxBackends)
-		return -1;
-	return (ptbm_ledger[backend_id * ptbm_ledger_bytes + 1 + (g >> 3)] >> (g & 7)) & 1;
+		return NULL;
+	return ptbm_ledger + backend_id * ptbm_ledger_bytes + 1;
 }
 
 /*

@@ -61,7 +61,8 @@ typedef struct PtbmRegion
  */
 extern int64 ptbm_ledger_granule;	/* region pages per bit */
 extern void ptbm_ledger_mark(int64 first, int64 count);
-extern int	ptbm_ledger_test(int backend_id, int64 page);	/* 1, 0, -1 unknown */
+/* a slot's bitmap (bit g: granule g), or NULL when unknown */
+extern const uint8 *ptbm_ledger_bits(int backend_id);
 extern void ptbm_ledger_set_tracking(int mechanism);
 extern int	ptbm_ledger_tracking(int backend_id);
 
@@ -106,6 +107,7 @@ extern int64 ptbm_range_args(FunctionCallInfo fcinfo, int argno, int64 *first);
 extern void ptbm_check_pid(int pid);
 extern bool ptbm_is_cluster_pid(int pid);
 extern bool ptbm_frames_for_caller(void);
+extern int	ptbm_open_kpage(const char *file, const char *column);
 extern int	ptbm_open_proc(int pid, const char *what);
 extern char *ptbm_addr_text(uint64 addr);
 extern int	ptbm_backend_id(int pid);

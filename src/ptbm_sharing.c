@@ -416,7 +416,7 @@ ptbm_sharing(PG_FUNCTION_ARGS)
 	}
 	if (frames)
 	{
-		kcount_fd = OpenTransientFile("/proc/kpagecount", O_RDONLY | PG_BINARY);
+		kcount_fd = ptbm_open_kpage("kpagecount", "mapcount");
 		pfn1 = palloc(PTBM_SHARING_CHUNK * sizeof(uint64));
 		mapcounts = palloc(PTBM_SHARING_CHUNK * sizeof(uint64));
 	}

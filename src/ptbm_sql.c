@@ -21,6 +21,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "port/pg_bitutils.h"
 #include "portability/instr_time.h"
 #include "storage/backendid.h"
 #include "storage/fd.h"
@@ -33,6 +34,7 @@
 
 #include "kmem.h"
 #include "ptbm.h"
+#include "ptbm_rows.h"
 
 /* pages per pagemap read and per interrupt check in row-producing scans */
 #define PTBM_CHUNK_PAGES	8192
@@ -180,7 +182,7 @@ ptbm_frames_for_caller(void)
 		if (!said_kernel)
 			ereport(NOTICE,
 					(errmsg("frame numbers are hidden from the server"),
-					 errdetail("The kernel shows frame numbers, /proc/kpagecount and /proc/kpageflags only to processes with CAP_SYS_ADMIN; pfn, mapcount and flags are NULL.")));
+					 errdetail("The kernel shows frame numbers only to processes with CAP_SYS_ADMIN; pfn, mapcount and flags are NULL.")));
 		said_kernel = true;
 		return false;
 	}
@@ -194,6 +196,35 @@ ptbm_frames_for_caller(void)
 		return false;
 	}
 	return true;
+}
+
+/*
+ * Opens /proc/kpagecount or /proc/kpageflags for a caller who may see
+ * frames.  They are root's files (mode 0400): a server that sees frame
+ * numbers through CAP_SYS_ADMIN alone cannot open them.  Then -1, and a
+ * notice once per backend saying which column stays NULL.
+ */
+int
+ptbm_open_kpage(const char *file, const char *column)
+{
+	static bool said_count = false;
+	static bool said_flags = false;
+	bool	   *said = strcmp(file, "kpagecount") == 0 ? &said_count : &said_flags;
+	char		path[32];
+	int			fd;
+
+	snprintf(path, sizeof(path), "/proc/%s", file);
+	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+	if (fd < 0 && !*said)
+	{
+		ereport(NOTICE,
+				(errcode_for_file_access(),
+				 errmsg("could not open file \"%s\": %m", path),
+				 errdetail("Column %s is NULL.", column),
+				 errhint("The file is readable by root only: a server that sees frame numbers through CAP_SYS_ADMIN also needs CAP_DAC_READ_SEARCH to read it.")));
+		*said = true;
+	}
+	return fd;
 }
 
 static bool
@@ -211,25 +242,20 @@ ptbm_soft_dirty_supported(void)
 	return false;
 }
 
-/* "0x..." of an address as a text datum, without a format parser */
-static Datum
-ptbm_addr_datum(uint64 addr)
+/* "0x..." of an address into buf (18 bytes or more); returns its length */
+static inline int
+ptbm_addr_format(uint64 addr, char *buf)
 {
-	char		buf[2 + 16];
-	char		tmp[16];
-	int			n = 0;
-	int			len = 0;
+	int			digits = addr ? (pg_leftmost_one_pos64(addr) >> 2) + 1 : 1;
 
-	do
+	buf[0] = '0';
+	buf[1] = 'x';
+	for (int k = digits + 1; k >= 2; k--)
 	{
-		tmp[n++] = "0123456789abcdef"[addr & 0xf];
+		buf[k] = "0123456789abcdef"[addr & 0xf];
 		addr >>= 4;
-	} while (addr != 0);
-	buf[len++] = '0';
-	buf[len++] = 'x';
-	while (n > 0)
-		buf[len++] = tmp[--n];
-	return PointerGetDatum(cstring_to_text_with_len(buf, len));
+	}
+	return digits + 2;
 }
 
 char *
@@ -383,7 +409,14 @@ ptbm_region_info(PG_FUNCTION_ARGS)
 
 /* ---- ptbm_pte() ------------------------------------------------------------ */
 
-#define PTBM_PTE_COLS 15
+/* ptbm_pte's columns */
+enum
+{
+	PTE_PAGE, PTE_ADDRESS, PTE_PRESENT, PTE_SWAPPED, PTE_SHARED, PTE_EXCLUSIVE,
+	PTE_SOFT_DIRTY, PTE_ZERO_PAGE, PTE_HUGE, PTE_PFN, PTE_MAPCOUNT, PTE_FLAGS,
+	PTE_TOUCHED, PTE_VIA, PTE_WRITTEN,
+	PTBM_PTE_COLS
+};
 
 /* Per-page PAGEMAP_SCAN categories of one chunk; false if nothing mapped. */
 static bool
@@ -415,6 +448,51 @@ ptbm_chunk_categories(int fd, uint64 addr, int64 n, uint16 *cats,
 	return any;
 }
 
+/*
+ * Whether zero_page and huge need PAGEMAP_SCAN's categories, a second walk
+ * of the page table besides the pagemap read.  The kernel maps the zero
+ * page only into private mappings, so a shared region of base pages can
+ * hold a huge mapping only if some shmem or file page of the system is
+ * mapped by a PMD right now; /proc/meminfo counts those.  Asked again for
+ * every chunk, so a huge mapping made during a scan is not missed.
+ */
+static bool
+ptbm_pte_needs_categories(void)
+{
+	static const char *const keys[] = {"ShmemPmdMapped", "FilePmdMapped"};
+	uint64		kb[2];
+
+	if (!ptbm_kind_is_shared(ptbm_region.kind) || ptbm_region.huge != PTBM_HUGE_OFF)
+		return true;
+	return kmem_meminfo_keys(keys, kb, 2) < 0 || kb[0] > 0 || kb[1] > 0;
+}
+
+/* shapes of ptbm_pte rows: one per "via" value, one for a NULL via */
+#define PTBM_VIA_NAMES	5
+#define PTBM_PTE_SHAPES	(PTBM_VIA_NAMES + 1)
+
+static const char *const ptbm_via_names[PTBM_VIA_NAMES] = {
+	"own access", "shared page table", "huge mapping", "fault-around", "other"
+};
+
+/*
+ * The "via" values as datums of the column's type: the enum ptbm_via since
+ * version 1.1 (four bytes a row), text in 1.0, which a database keeps until
+ * ALTER EXTENSION ptbm UPDATE.
+ */
+static void
+ptbm_via_datums(Oid type, Datum *via)
+{
+	for (int k = 0; k < PTBM_VIA_NAMES; k++)
+	{
+		if (type == TEXTOID)
+			via[k] = CStringGetTextDatum(ptbm_via_names[k]);
+		else
+			via[k] = DirectFunctionCall2(enum_in, CStringGetDatum(ptbm_via_names[k]),
+										 ObjectIdGetDatum(type));
+	}
+}
+
 Datum
 ptbm_pte(PG_FUNCTION_ARGS)
 {
@@ -435,11 +513,20 @@ ptbm_pte(PG_FUNCTION_ARGS)
 	uint64	   *kflags = NULL;
 	struct page_region *vec;
 	int			backend_id;
+	const uint8 *ledger;
 	const char *tracking;
 	bool		uffd_tracking;
-	Datum		via[5];
+	Datum		via[PTBM_VIA_NAMES];
+	PtbmRowWriter *rows;
 	MemoryContext rowctx;
 	MemoryContext oldctx;
+	Datum		values[PTBM_PTE_COLS];
+	bool		nulls[PTBM_PTE_COLS];
+	union
+	{
+		int32		align;		/* a varlena's header must be aligned */
+		char		data[VARHDRSZ + 2 + 16];
+	}			addr_text;
 
 	ptbm_require_region();
 	InitMaterializedSRF(fcinfo, 0);
@@ -455,6 +542,8 @@ ptbm_pte(PG_FUNCTION_ARGS)
 	soft_dirty = ptbm_soft_dirty_supported();
 	scan = kmem_get_caps()->pagemap_scan;
 	backend_id = ptbm_backend_id(pid);
+	/* the pages it touched itself: known per page only at one page a bit */
+	ledger = ptbm_ledger_granule == 1 ? ptbm_ledger_bits(backend_id) : NULL;
 	tracking = ptbm_tracking_of(pid);
 	uffd_tracking = tracking && strcmp(tracking, "uffd-wp") == 0;
 
@@ -463,8 +552,8 @@ ptbm_pte(PG_FUNCTION_ARGS)
 		return (Datum) 0;		/* exited since the check: nothing to show */
 	if (frames)
 	{
-		kcount_fd = OpenTransientFile("/proc/kpagecount", O_RDONLY | PG_BINARY);
-		kflags_fd = OpenTransientFile("/proc/kpageflags", O_RDONLY | PG_BINARY);
+		kcount_fd = ptbm_open_kpage("kpagecount", "mapcount");
+		kflags_fd = ptbm_open_kpage("kpageflags", "flags");
 		pfns = palloc(PTBM_CHUNK_PAGES * sizeof(uint64));
 		mapcounts = palloc0(PTBM_CHUNK_PAGES * sizeof(uint64));
 		kflags = palloc0(PTBM_CHUNK_PAGES * sizeof(uint64));
@@ -472,17 +561,24 @@ ptbm_pte(PG_FUNCTION_ARGS)
 	ents = palloc(PTBM_CHUNK_PAGES * sizeof(uint64));
 	cats = palloc(PTBM_CHUNK_PAGES * sizeof(uint16));
 	vec = palloc(PTBM_SCAN_VEC * sizeof(struct page_region));
-	via[0] = CStringGetTextDatum("own access");
-	via[1] = CStringGetTextDatum("shared page table");
-	via[2] = CStringGetTextDatum("huge mapping");
-	via[3] = CStringGetTextDatum("fault-around");
-	via[4] = CStringGetTextDatum("other");
+	ptbm_via_datums(TupleDescAttr(rsinfo->setDesc, PTE_VIA)->atttypid, via);
 
 	/*
-	 * Row values are built in a context reset after every chunk: the
-	 * tuplestore keeps its own copies (and spills to disk past work_mem), so
-	 * memory stays bounded whatever the range.
+	 * Rows are formed once per shape and patched (ptbm_rows.c); a row with
+	 * frame flags is formed in full, as its array differs from page to page.
+	 * Values built per row (those arrays) live in a context reset after
+	 * every chunk: the tuplestore keeps its own copies (and spills to disk
+	 * past work_mem), so memory stays bounded whatever the range.
 	 */
+	rows = ptbm_rows_begin(rsinfo, PTBM_PTE_SHAPES, PTE_ADDRESS);
+
+	/* what is the same for every row */
+	memset(nulls, 0, sizeof(nulls));
+	values[PTE_ADDRESS] = PointerGetDatum(&addr_text);
+	nulls[PTE_SOFT_DIRTY] = !soft_dirty;
+	nulls[PTE_ZERO_PAGE] = nulls[PTE_HUGE] = !scan;
+	nulls[PTE_TOUCHED] = ledger == NULL;
+	nulls[PTE_WRITTEN] = tracking == NULL;
 	rowctx = AllocSetContextCreate(CurrentMemoryContext, "ptbm_pte rows",
 								   ALLOCSET_DEFAULT_SIZES);
 
@@ -490,11 +586,26 @@ ptbm_pte(PG_FUNCTION_ARGS)
 	{
 		int64		n = Min(count - done, PTBM_CHUNK_PAGES);
 		uint64		addr = ptbm_page_addr(first + done);
+		uint64		chunk_end = addr + n * ptbm_region.page_size;
+		bool		mapped;
 		ssize_t		got;
 
 		CHECK_FOR_INTERRUPTS();
 
-		if (scan && !ptbm_chunk_categories(fd, addr, n, cats, vec))
+		/* whether to read at all, and the categories if they can matter */
+		if (!scan)
+			mapped = true;
+		else if (kmem_any_mapped(fd, addr, chunk_end) == 0)
+			mapped = false;
+		else if (ptbm_pte_needs_categories())
+			mapped = ptbm_chunk_categories(fd, addr, n, cats, vec);
+		else
+		{
+			memset(cats, 0, n * sizeof(uint16));
+			mapped = true;
+		}
+
+		if (!mapped)
 		{
 			/* nothing mapped in this chunk: no need to read its entries */
 			memset(ents, 0, n * sizeof(uint64));
@@ -524,31 +635,31 @@ ptbm_pte(PG_FUNCTION_ARGS)
 		oldctx = MemoryContextSwitchTo(rowctx);
 		for (int64 k = 0; k < n; k++)
 		{
-			Datum		values[PTBM_PTE_COLS];
-			bool		nulls[PTBM_PTE_COLS] = {0};
+			int64		page = first + done + k;
 			uint64		e = ents[k];
 			bool		present = (e & PM_PRESENT) != 0;
 			int			touched;
-			int			i = 0;
+			int			shape = frames ? -1 : PTBM_VIA_NAMES;
 
-			values[i++] = Int64GetDatum(first + done + k);
-			values[i++] = ptbm_addr_datum(addr + k * ptbm_region.page_size);
-			values[i++] = BoolGetDatum(present);
-			values[i++] = BoolGetDatum(!present && (e & PM_SWAP));
-			values[i++] = BoolGetDatum((e & PM_FILE) != 0);
-			values[i++] = BoolGetDatum((e & PM_MMAP_EXCLUSIVE) != 0);
-			values[i] = BoolGetDatum((e & PM_SOFT_DIRTY) != 0);
-			nulls[i++] = !soft_dirty;
-			values[i] = BoolGetDatum((cats[k] & PAGE_IS_PFNZERO) != 0);
-			nulls[i++] = !scan;
-			values[i] = BoolGetDatum((cats[k] & PAGE_IS_HUGE) != 0);
-			nulls[i++] = !scan;
+			values[PTE_PAGE] = Int64GetDatum(page);
+			SET_VARSIZE(&addr_text,
+						VARHDRSZ + ptbm_addr_format(addr + k * ptbm_region.page_size,
+													VARDATA(&addr_text)));
+			values[PTE_PRESENT] = BoolGetDatum(present);
+			values[PTE_SWAPPED] = BoolGetDatum(!present && (e & PM_SWAP));
+			values[PTE_SHARED] = BoolGetDatum((e & PM_FILE) != 0);
+			values[PTE_EXCLUSIVE] = BoolGetDatum((e & PM_MMAP_EXCLUSIVE) != 0);
+			values[PTE_SOFT_DIRTY] = BoolGetDatum((e & PM_SOFT_DIRTY) != 0);
+			values[PTE_ZERO_PAGE] = BoolGetDatum((cats[k] & PAGE_IS_PFNZERO) != 0);
+			values[PTE_HUGE] = BoolGetDatum((cats[k] & PAGE_IS_HUGE) != 0);
 			/* frame, its mapcount and flags: present pages, frames visible */
+			nulls[PTE_PFN] = nulls[PTE_MAPCOUNT] = nulls[PTE_FLAGS] = true;
 			if (frames && present && pfns[k] != 0)
 			{
-				values[i++] = Int64GetDatum((int64) pfns[k]);
-				values[i] = Int64GetDatum((int64) mapcounts[k]);
-				nulls[i++] = kcount_fd < 0;
+				values[PTE_PFN] = Int64GetDatum((int64) pfns[k]);
+				nulls[PTE_PFN] = false;
+				values[PTE_MAPCOUNT] = Int64GetDatum((int64) mapcounts[k]);
+				nulls[PTE_MAPCOUNT] = kcount_fd < 0;
 				if (kflags_fd >= 0)
 				{
 					const char *names[64];
@@ -557,45 +668,37 @@ ptbm_pte(PG_FUNCTION_ARGS)
 
 					for (int j = 0; j < nn; j++)
 						d[j] = CStringGetTextDatum(names[j]);
-					values[i] = PointerGetDatum(construct_array(d, nn, TEXTOID, -1, false, TYPALIGN_INT));
+					values[PTE_FLAGS] = PointerGetDatum(construct_array(d, nn, TEXTOID, -1, false, TYPALIGN_INT));
+					nulls[PTE_FLAGS] = false;
 				}
-				else
-					nulls[i] = true;
-				i++;
-			}
-			else
-			{
-				nulls[i++] = true;
-				nulls[i++] = true;
-				nulls[i++] = true;
 			}
 			/* did this process access the page itself (through ptbm)? */
-			touched = ptbm_ledger_granule == 1 ? ptbm_ledger_test(backend_id, first + done + k) : -1;
-			values[i] = BoolGetDatum(touched == 1);
-			nulls[i++] = touched < 0;
+			touched = ledger ? (ledger[page >> 3] >> (page & 7)) & 1 : -1;
+			values[PTE_TOUCHED] = BoolGetDatum(touched == 1);
+			nulls[PTE_VIA] = true;
 			if (present && touched >= 0)
-				values[i] = via[touched ? 0 :
-								ptbm_region.pt_sharing ? 1 :
-								(cats[k] & PAGE_IS_HUGE) ? 2 :
-								(e & PM_FILE) ? 3 : 4];
-			else
-				nulls[i] = true;
-			i++;
+			{
+				int			v = touched ? 0 :
+					ptbm_region.pt_sharing ? 1 :
+					(cats[k] & PAGE_IS_HUGE) ? 2 :
+					(e & PM_FILE) ? 3 : 4;
+
+				values[PTE_VIA] = via[v];
+				nulls[PTE_VIA] = false;
+				if (shape >= 0)
+					shape = v;
+			}
 			/* written since tracking started or was reset: tracked processes */
-			if (tracking)
-				values[i] = BoolGetDatum(present &&
-										 (uffd_tracking ? !(e & PM_UFFD_WP) : (e & PM_SOFT_DIRTY) != 0));
-			else
-				nulls[i] = true;
-			i++;
-			Assert(i == PTBM_PTE_COLS);
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			values[PTE_WRITTEN] = BoolGetDatum(present &&
+											   (uffd_tracking ? !(e & PM_UFFD_WP) : (e & PM_SOFT_DIRTY) != 0));
+			ptbm_rows_put(rows, shape, values, nulls);
 		}
 		MemoryContextSwitchTo(oldctx);
 		MemoryContextReset(rowctx);
 		done += n;
 	}
 
+	ptbm_rows_end(rows);
 	if (kcount_fd >= 0)
 		CloseTransientFile(kcount_fd);
 	if (kflags_fd >= 0)

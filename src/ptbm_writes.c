@@ -35,6 +35,7 @@
 
 PG_FUNCTION_INFO_V1(ptbm_track_writes);
 PG_FUNCTION_INFO_V1(ptbm_written);
+PG_FUNCTION_INFO_V1(ptbm_written_reset);
 
 /* this backend's userfaultfd while it tracks writes; -1 otherwise */
 static int	ptbm_uffd = -1;
@@ -206,28 +207,27 @@ ptbm_put_run(ReturnSetInfo *rsinfo, int64 first, int64 n)
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
-Datum
-ptbm_written(PG_FUNCTION_ARGS)
+/*
+ * ptbm_written(pid, reset) and ptbm_written_reset(pid): the same walk.
+ * Resetting another backend's set changes its page table, so ptbm_written
+ * allows it to superusers only, and ptbm_written_reset to whoever may
+ * execute it: superusers, and roles a superuser granted it to.
+ */
+static Datum
+ptbm_written_walk(FunctionCallInfo fcinfo, int pid, bool reset, bool check_superuser)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	int			pid;
-	bool		reset;
 	const char *mech;
 	int			fd;
 	uint64		start = ptbm_page_addr(0);
 	uint64		end = ptbm_page_addr(ptbm_region.pages);
 
-	ptbm_require_region();
-	InitMaterializedSRF(fcinfo, 0);
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		return (Datum) 0;
-	pid = PG_GETARG_INT32(0);
-	reset = PG_GETARG_BOOL(1);
 	ptbm_check_pid(pid);
-	if (reset && pid != MyProcPid && !superuser())
+	if (check_superuser && reset && pid != MyProcPid && !superuser())
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("only superusers may reset the write tracking of another backend")));
+				 errmsg("only superusers may reset the write tracking of another backend"),
+				 errhint("A superuser may grant EXECUTE on ptbm_written_reset(integer), which does the same.")));
 
 	mech = ptbm_tracking_of(pid);
 	if (mech == NULL)
@@ -301,4 +301,24 @@ ptbm_written(PG_FUNCTION_ARGS)
 	}
 	CloseTransientFile(fd);
 	return (Datum) 0;
+}
+
+Datum
+ptbm_written(PG_FUNCTION_ARGS)
+{
+	ptbm_require_region();
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		return (Datum) 0;
+	return ptbm_written_walk(fcinfo, PG_GETARG_INT32(0), PG_GETARG_BOOL(1), true);
+}
+
+Datum
+ptbm_written_reset(PG_FUNCTION_ARGS)
+{
+	ptbm_require_region();
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(0))
+		return (Datum) 0;
+	return ptbm_written_walk(fcinfo, PG_GETARG_INT32(0), true, false);
 }

@@ -30,7 +30,9 @@ my $node = ptbm_node('kinds');
 my $datadir = $node->data_dir;
 my $file = "$datadir/pg_dynshmem/ptbm_region";
 
-my $started = 0;
+# started once with the default kind; each kind below is a restart
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION ptbm');
 foreach my $kind (qw(shared_anon private_anon shared_memfd shared_file private_file))
 {
 	my $shared = ($kind =~ /^shared_/) ? 1 : 0;
@@ -40,16 +42,7 @@ foreach my $kind (qw(shared_anon private_anon shared_memfd shared_file private_f
 		$node,
 		'ptbm.region_size' => '8MB',
 		'ptbm.region_kind' => $kind);
-	if ($started)
-	{
-		$node->restart;
-	}
-	else
-	{
-		$node->start;
-		$node->safe_psql('postgres', 'CREATE EXTENSION ptbm');
-		$started = 1;
-	}
+	$node->restart;
 
 	# ---- what ptbm_region() reports ----
 	my $row = $node->safe_psql(

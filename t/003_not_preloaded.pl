@@ -21,7 +21,7 @@ is($node->safe_psql('postgres', 'SHOW shared_preload_libraries'),
 is($node->safe_psql('postgres',
 		q{CREATE EXTENSION ptbm;
 		  SELECT extversion FROM pg_extension WHERE extname = 'ptbm'}),
-	'1.0', 'CREATE EXTENSION ptbm works without the preload');
+	'1.1', 'CREATE EXTENSION ptbm works without the preload');
 
 my @calls = (
 	[ 'ptbm_region', 'SELECT * FROM ptbm_region();' ],

@@ -83,23 +83,14 @@ is($node->safe_psql('postgres', 'SELECT size, pages FROM ptbm_region()'),
 	page_size() . '|1', 'region_size = 1kB: rounded up to one page');
 $node->stop;
 
-fails_to_start(
-	'region_size = abc',
-	qr/invalid value for parameter "ptbm.region_size": "abc"/,
-	'ptbm.region_size' => 'abc');
-starts_after_fix('region_size = abc');
-
-fails_to_start(
-	'region_size = 3TB',
-	qr/invalid value for parameter "ptbm.region_size": "3TB"/,
-	'ptbm.region_size' => '3TB');
-starts_after_fix('region_size = 3TB');
-
-fails_to_start(
-	'region_size = -1MB',
-	qr/invalid value for parameter "ptbm.region_size": "-1MB"/,
-	'ptbm.region_size' => '-1MB');
-starts_after_fix('region_size = -1MB');
+foreach my $bad ('abc', '3TB', '-1MB')
+{
+	fails_to_start(
+		"region_size = $bad",
+		qr/invalid value for parameter "ptbm.region_size": "\Q$bad\E"/,
+		'ptbm.region_size' => $bad);
+	starts_after_fix("region_size = $bad");
+}
 
 fails_to_start(
 	'region_kind = bogus',

@@ -58,7 +58,9 @@ sub crash_backend
 	return;
 }
 
-my $started = 0;
+# started once with the default kind; each kind below is a restart
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION ptbm');
 foreach my $kind (qw(shared_anon shared_memfd shared_file private_anon))
 {
 	my $shared = ($kind =~ /^shared_/) ? 1 : 0;
@@ -66,16 +68,7 @@ foreach my $kind (qw(shared_anon shared_memfd shared_file private_anon))
 		$node,
 		'ptbm.region_size' => '8MB',
 		'ptbm.region_kind' => $kind);
-	if ($started)
-	{
-		$node->restart;
-	}
-	else
-	{
-		$node->start;
-		$node->safe_psql('postgres', 'CREATE EXTENSION ptbm');
-		$started = 1;
-	}
+	$node->restart;
 	my $log_offset = -s $node->logfile;
 
 	my $pm = postmaster_pid($node);

@@ -126,16 +126,6 @@ sub stable_views
 	}
 }
 
-sub session
-{
-	my ($node, $name) = @_;
-	my $s = $node->background_psql('postgres', on_error_stop => 1);
-	$s->query_safe("SET application_name = '$name'");
-	my $pid = $s->query_safe('SELECT pg_backend_pid()');
-	chomp $pid;
-	return ($s, $pid);
-}
-
 sub compare_with_kernel
 {
 	my ($node, $pid, $seg, $who) = @_;
@@ -155,8 +145,8 @@ sub scan_run
 {
 	my ($node, $label) = @_;
 	my $seg = segment($node);
-	my ($idle, $ipid) = session($node, 'idle');
-	my ($scan, $spid) = session($node, 'scanner');
+	my ($idle, $ipid) = ptbm_session($node, 'idle');
+	my ($scan, $spid) = ptbm_session($node, 'scanner');
 	my %run = (seg => $seg);
 
 	$run{idle_before} = compare_with_kernel($node, $ipid, $seg, "$label, idle backend");

@@ -27,22 +27,11 @@ sub meminfo
 	return 0;
 }
 
-# One client session that stays connected.
-sub session
-{
-	my ($node, $name) = @_;
-	my $s = $node->background_psql('postgres', on_error_stop => 1);
-	$s->query_safe("SET application_name = '$name'; SET client_min_messages = warning");
-	my $pid = $s->query_safe('SELECT pg_backend_pid()');
-	chomp $pid;
-	return ($s, $pid);
-}
-
 sub pte
 {
 	my ($node, $pid, $page) = @_;
 	return $node->safe_psql('postgres',
-		"SET client_min_messages = warning; SELECT present::text || ',' || coalesce(via, '-') FROM ptbm_pte($pid, $page, 1)");
+		"SET client_min_messages = warning; SELECT present::text || ',' || coalesce(via::text, '-') FROM ptbm_pte($pid, $page, 1)");
 }
 
 # The page-table sequence of the issue: B reads the last page of the first
@@ -50,9 +39,9 @@ sub pte
 sub pt_sequence
 {
 	my ($node, $last) = @_;
-	my ($b, $bpid) = session($node, 'B');
-	my ($a, $apid) = session($node, 'A');
-	my ($c, $cpid) = session($node, 'C');
+	my ($b, $bpid) = ptbm_session($node, 'B');
+	my ($a, $apid) = ptbm_session($node, 'A');
+	my ($c, $cpid) = ptbm_session($node, 'C');
 	$b->query_safe("SELECT pages FROM ptbm_touch($last)");
 	my $b_before = pte($node, $bpid, 0);
 	$a->query_safe('SELECT pages FROM ptbm_touch(0)');
@@ -96,7 +85,7 @@ SKIP:
 	my @s;
 	for my $i (1 .. 10)
 	{
-		my ($s, $pid) = session($node, "r$i");
+		my ($s, $pid) = ptbm_session($node, "r$i");
 		$s->query_safe("SELECT pages FROM ptbm_touch(0, NULL)");
 		push @s, $s;
 		push @vmpte, proc_status_kb($pid, 'VmPTE');
@@ -120,7 +109,7 @@ SKIP:
 	my @vmpte4;
 	for my $i (1 .. 10)
 	{
-		my ($s, $pid) = session($node4, "r$i");
+		my ($s, $pid) = ptbm_session($node4, "r$i");
 		$s->query_safe("SELECT pages FROM ptbm_touch(0, NULL)");
 		push @s, $s;
 		push @vmpte4, proc_status_kb($pid, 'VmPTE');
@@ -156,7 +145,7 @@ SKIP:
 	my $node = ptbm_node('thp', 'ptbm.huge_pages' => 'thp', 'ptbm.region_size' => '64MB');
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE EXTENSION ptbm');
-	my ($s, $pid) = session($node, 'w');
+	my ($s, $pid) = ptbm_session($node, 'w');
 	my ($base, $size, $per) = split /\|/, $node->safe_psql('postgres',
 		'SELECT base, size, (2 * 1024 * 1024) / page_size FROM ptbm_region()');
 	$s->query_safe("SELECT ptbm_write(3, 'one write')");
@@ -170,7 +159,7 @@ SKIP:
 		"SET client_min_messages = warning; SELECT via FROM ptbm_pte($pid, 5, 1)");
 	is($via, 'huge mapping', 'thp: an untouched neighbour came with the huge mapping');
 	# a second backend's read of one page maps the whole huge page as well
-	my ($r, $rpid) = session($node, 'r');
+	my ($r, $rpid) = ptbm_session($node, 'r');
 	my $faults = $r->query_safe("SELECT minor_faults FROM ptbm_touch(100)");
 	my $rp = $node->safe_psql('postgres',
 		"SET client_min_messages = warning; SELECT count(*) FILTER (WHERE present) FROM ptbm_pte($rpid, 0, $per)");

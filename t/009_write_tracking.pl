@@ -3,7 +3,8 @@
 #    (registration is per process; fork passes none on).
 #  - a tracking backend that exits leaves nothing behind: no process of the
 #    cluster keeps a write-protect registration of the region (VmFlags "uw").
-#  - resetting another backend's set needs superuser.
+#  - resetting another backend's set needs superuser, or EXECUTE on
+#    ptbm_written_reset granted by one.
 #  - the page-table cost of tracking: write-protecting builds the page tables
 #    of the whole range in the tracking backend.
 use strict;
@@ -60,8 +61,22 @@ $node->safe_psql('postgres', 'CREATE ROLE wt_monitor IN ROLE pg_monitor');
 my ($rc, $out, $err) = $node->psql('postgres',
 	"SET ROLE wt_monitor; SELECT * FROM ptbm_written($spid, true)");
 like($err, qr/only superusers may reset/, 'pg_monitor may not reset another backend\'s set');
+like($err, qr/HINT:.*ptbm_written_reset/, 'and is told of ptbm_written_reset');
 is($node->safe_psql('postgres', "SET ROLE wt_monitor; SELECT count(*) FROM ptbm_written($spid)"),
 	'1', 'pg_monitor may read it');
+($rc, $out, $err) = $node->psql('postgres',
+	"SET ROLE wt_monitor; SELECT * FROM ptbm_written_reset($spid)");
+like($err, qr/permission denied for function ptbm_written_reset/,
+	'ptbm_written_reset: not without a grant');
+$node->safe_psql('postgres', 'GRANT EXECUTE ON FUNCTION ptbm_written_reset(integer) TO wt_monitor');
+is($node->safe_psql('postgres',
+		"SET ROLE wt_monitor; SELECT string_agg(first_page || '+' || pages, ',') FROM ptbm_written_reset($spid)"),
+	'7+1', 'ptbm_written_reset with a grant: returns the set as it resets it');
+is($node->safe_psql('postgres', "SELECT count(*) FROM ptbm_written($spid)"),
+	'0', 'the set is empty after the reset');
+$s->query_safe("SELECT ptbm_write(9, 'y'), ptbm_write(7, 'z')");
+is($node->safe_psql('postgres', "SELECT string_agg(first_page || '+' || pages, ',') FROM ptbm_written($spid)"),
+	'7+1,9+1', 'writes after the reset are tracked again');
 
 $s->quit;
 $node->poll_query_until('postgres', "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $spid");

@@ -495,6 +495,26 @@ $funcs{ptbm_written} = sub {
 	return ("SELECT count(*) FROM $sql", $exp, undef, 1);
 };
 
+# the same reset under a privilege of its own (not granted to the fuzzing
+# roles, so 42501 for them, as for any function that changes memory)
+$funcs{ptbm_written_reset} = sub {
+	my $p = pid_arg();
+	my $sql = "ptbm_written_reset($p->{sql})";
+	if (chance(0.2))
+	{
+		$sql = 'ptbm_written_reset()';
+		$p = { val => 'self', null => 0, valid => 1 };
+	}
+	my $exp = sub {
+		return ['22003'] if $p->{oor};
+		return ['00000'] if $p->{null};
+		return ['22023'] unless $p->{valid};
+		return ['55000'] unless $p->{val} eq 'self' && $tracking;
+		return ['00000'];
+	};
+	return ("SELECT count(*) FROM $sql", $exp, undef, 0);
+};
+
 $funcs{ptbm_shmem_segment} = sub {
 	return ('SELECT count(*) FROM ptbm_shmem_segment()', ['00000'], undef, 1);
 };
@@ -533,7 +553,7 @@ $funcs{type_edges} = sub {
 my @weights = (
 	ptbm_pte => 16, ptbm_sharing => 8, ptbm_map => 6, ptbm_region => 2,
 	ptbm_backends => 3, ptbm_touch => 12, ptbm_write => 20, ptbm_read => 14,
-	ptbm_evict => 15, type_edges => 4, ptbm_track_writes => 3, ptbm_written => 6,
+	ptbm_evict => 15, type_edges => 4, ptbm_track_writes => 3, ptbm_written => 6, ptbm_written_reset => 2,
 	ptbm_shmem_segment => 1, ptbm_shmem_backends => 2, ptbm_buffer_ptes => 4);
 my @bag;
 for (my $i = 0; $i < @weights; $i += 2)

@@ -45,6 +45,7 @@ $node->safe_psql(
 	CREATE ROLE ptbm_granted LOGIN;
 	GRANT EXECUTE ON FUNCTION ptbm_touch(bigint, bigint, text) TO ptbm_granted;
 	GRANT EXECUTE ON FUNCTION ptbm_evict(bigint, bigint, text) TO ptbm_granted;
+	GRANT EXECUTE ON FUNCTION ptbm_written_reset(integer) TO ptbm_granted;
 	CREATE ROLE ptbm_frames LOGIN IN ROLE pg_monitor, pg_read_server_files;});
 
 # a backend with PTEs on pages 0-63, for the calls that show frames
@@ -104,6 +105,10 @@ my %calls = (
 		report => 1,
 		also => ['55000']
 	},
+	ptbm_written_reset => {
+		sql => "SELECT count(*) FROM ptbm_written_reset($holder_pid)",
+		also => ['55000']
+	},
 	ptbm_shmem_segment => { sql => 'SELECT count(*) FROM ptbm_shmem_segment()', report => 1 },
 	ptbm_shmem_backends => { sql => 'SELECT count(*) FROM ptbm_shmem_backends()', report => 1 },
 	ptbm_buffer_ptes => {
@@ -124,7 +129,7 @@ my @extra = (
 		'view ptbm_backend_memory',
 		{ sql => 'SELECT count(*) FROM ptbm_backend_memory', report => 1, view => 1 }
 	]);
-my %granted = (ptbm_touch => 1, ptbm_evict => 1);
+my %granted = (ptbm_touch => 1, ptbm_evict => 1, ptbm_written_reset => 1);
 my @roles = (
 	[ nobody => 'ptbm_nobody' ],
 	[ monitor => 'ptbm_monitor' ],
@@ -237,7 +242,8 @@ foreach my $f (sort keys %pid_takers)
 	foreach my $what (sort keys %outsiders)
 	{
 		my $pid = $outsiders{$what};
-		foreach my $login ($superuser, 'ptbm_monitor')
+		# and a role that may call it: pg_monitor, or the explicit grant
+		foreach my $login ($superuser, $calls{$f}{report} ? 'ptbm_monitor' : 'ptbm_granted')
 		{
 			my ($rc, $out, $err) = $node->psql(
 				'postgres',

@@ -29,6 +29,7 @@ use PostgreSQL::Test::Utils;
 our @EXPORT = qw(
   ptbm_node
   ptbm_settings
+  ptbm_session
   region_smaps
   region_maps_vmas
   proc_status_kb
@@ -121,6 +122,26 @@ sub _vma_header
 	my ($line) = @_;
 	return () unless $line =~ /^([0-9a-f]+)-([0-9a-f]+)\s+(\S+)\s+\S+\s+\S+\s+\d+\s*(.*?)\s*$/;
 	return (hex($1), hex($2), $3, $4);
+}
+
+=pod
+
+=item ptbm_session($node, $name)
+
+A client session of $node that stays connected (a BackgroundPsql), with
+application_name $name and notices off, so that query_safe does not take
+ptbm's one-time notices for a failure; returns it and its backend's pid.
+
+=cut
+
+sub ptbm_session
+{
+	my ($node, $name) = @_;
+	my $s = $node->background_psql('postgres', on_error_stop => 1);
+	$s->query_safe("SET application_name = '$name'; SET client_min_messages = warning");
+	my $pid = $s->query_safe('SELECT pg_backend_pid()');
+	chomp $pid;
+	return ($s, $pid);
 }
 
 =pod

@@ -458,6 +458,17 @@ child_stop(child *ch)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* The end of a test that had a child: stops it if it still runs, closes the descriptors. */
+static void
+finish(child *ch, int cfd, int self)
+{
+	(void) child_stop(ch);
+	if (cfd >= 0)
+		close(cfd);
+	if (self >= 0)
+		close(self);
+}
+
 /* ---- pagemap reading and counting ---------------------------------------- */
 
 /* Reads npages entries from addr through fd; false unless all were read. */
@@ -945,12 +956,7 @@ test_shared_fork(void)
 	   "shared: page 3 exclusive in the parent again after the child exited");
 
 out:
-	if (ch.pid > 0)
-		child_stop(&ch);
-	if (cfd >= 0)
-		close(cfd);
-	if (self >= 0)
-		close(self);
+	finish(&ch, cfd, self);
 	region_unmap(base, SH_PAGES);
 }
 
@@ -1035,12 +1041,7 @@ test_private_fork(void)
 	OK_EQ(child_stop(&ch), 0, "private: child exits cleanly");
 
 out:
-	if (ch.pid > 0)
-		child_stop(&ch);
-	if (cfd >= 0)
-		close(cfd);
-	if (self >= 0)
-		close(self);
+	finish(&ch, cfd, self);
 	region_unmap(base, PR_PAGES);
 }
 
@@ -1321,6 +1322,21 @@ test_walk(void)
 			OK_EQ(total, 0, "scan: present+file mask over private anon finds nothing");
 		}
 
+		/* kmem_any_mapped: the first page found, or none */
+		OK_EQ(kmem_any_mapped(self, A(alt), A(alt) + nalt * ps), 1,
+			  "any_mapped: a range with written pages");
+		OK_EQ(kmem_any_mapped(self, A(alt) + ps, A(alt) + 2 * ps), 0,
+			  "any_mapped: one never-touched page between written ones");
+		OK_EQ(kmem_any_mapped(self, A(alt) + ps, A(alt) + 3 * ps), 1,
+			  "any_mapped: a never-touched page and a written one");
+		OK_EQ(kmem_any_mapped(self, A(alt), A(alt)), 0, "any_mapped: an empty range");
+		madvise(alt + (nalt - 64) * ps, 64 * ps, MADV_DONTNEED);
+		OK_EQ(kmem_any_mapped(self, A(alt) + (nalt - 64) * ps, A(alt) + nalt * ps), 0,
+			  "any_mapped: written pages dropped with MADV_DONTNEED");
+		OK_EQ(kmem_any_mapped(self, A(sh), A(sh) + W_PAGES * ps), ref.present > 0,
+			  "any_mapped over the shared region iff pread finds a present page");
+		OK_EQ(kmem_any_mapped(-1, A(alt), A(alt) + ps), -1, "any_mapped: a bad descriptor fails");
+
 		/* an empty scan ends at once */
 		{
 			kmem_scan	s;
@@ -1335,10 +1351,7 @@ test_walk(void)
 out:
 	if (ch.pid > 0)
 		OK_EQ(child_stop(&ch), 0, "walk: child exits cleanly");
-	if (cfd >= 0)
-		close(cfd);
-	if (self >= 0)
-		close(self);
+	finish(&ch, cfd, self);
 	region_unmap(sh, W_PAGES);
 	region_unmap(pr, W_PAGES);
 	region_unmap(alt, nalt);
@@ -1466,12 +1479,7 @@ test_smaps_maps(void)
 	OK_EQ(child_stop(&ch), 0, "smaps: child exits cleanly");
 
 out:
-	if (ch.pid > 0)
-		child_stop(&ch);
-	if (cfd >= 0)
-		close(cfd);
-	if (self >= 0)
-		close(self);
+	finish(&ch, cfd, self);
 	region_unmap(sh, SM_PAGES);
 	region_unmap(pr, SM_PAGES);
 	free(v);
@@ -1498,6 +1506,22 @@ test_status_stat(void)
 	ok(kb > 0, "status: VmPTE > 0 kB");
 	OK_EQ(kmem_status_kb(0, "NoSuchKey", &kb2), 0, "status: missing key returns 0");
 	OK_EQ(kmem_status_kb(0, "Vm", &kb2), 0, "status: a key prefix is not a key");
+
+	/* /proc/meminfo, one key or several in one read */
+	{
+		static const char *const keys[] = {"MemTotal", "NoSuchKey", "HugePages_Total", "Mem"};
+		uint64_t	total = 0,
+					pool = 0,
+					vals[4];
+
+		OK_EQ(kmem_meminfo("MemTotal", &total), 1, "meminfo: MemTotal found");
+		ok(total > 0, "meminfo: MemTotal is positive");
+		OK_EQ(kmem_meminfo("HugePages_Total", &pool), 1, "meminfo: a count without unit");
+		OK_EQ(kmem_meminfo_keys(keys, vals, 4), 2,
+			  "meminfo_keys: two of four keys found (absent key, prefix)");
+		ok(vals[0] == total && vals[1] == 0 && vals[3] == 0,
+		   "meminfo_keys: MemTotal as read alone; absent keys are 0");
+	}
 	OK_EQ(kmem_status_kb(NO_SUCH_PID, "VmPTE", &kb2), -1, "status: -1 for a missing pid");
 
 	/* page tables grow when a process touches a new 2 MiB span */
@@ -1680,12 +1704,7 @@ test_kpage(void)
 	OK_EQ(child_stop(&ch), 0, "kpage: child exits cleanly");
 
 out:
-	if (ch.pid > 0)
-		child_stop(&ch);
-	if (cfd >= 0)
-		close(cfd);
-	if (self >= 0)
-		close(self);
+	finish(&ch, cfd, self);
 	if (kc >= 0)
 		close(kc);
 	if (kf >= 0)
@@ -1744,10 +1763,7 @@ test_exited(void)
 	   "exited: smaps, maps, status and stat of the reaped pid fail");
 
 out:
-	if (ch.pid > 0)
-		child_stop(&ch);
-	if (cfd >= 0)
-		close(cfd);
+	finish(&ch, cfd, -1);
 	region_unmap(base, 64);
 	free(v);
 }
@@ -1813,12 +1829,7 @@ test_memfd(void)
 	OK_EQ(child_stop(&ch), 0, "memfd: child exits cleanly");
 
 out:
-	if (ch.pid > 0)
-		child_stop(&ch);
-	if (cfd >= 0)
-		close(cfd);
-	if (self >= 0)
-		close(self);
+	finish(&ch, cfd, self);
 	region_unmap(base, MF_PAGES);
 	if (mfd >= 0)
 		close(mfd);
