@@ -23,6 +23,7 @@ ptbm_install_deps() {
 	local missing=()
 	[ -x "$PG_BIN/postgres" ] || missing+=(postgresql-15)
 	[ -x "$PG_CONFIG" ] && [ -f "$($PG_CONFIG --pgxs 2>/dev/null)" ] || missing+=(postgresql-server-dev-15)
+	[ -f "$($PG_CONFIG --includedir-server 2>/dev/null)/postgres.h" ] || missing+=(postgresql-server-dev-15)
 	[ -x "$($PG_CONFIG --pkglibdir 2>/dev/null)/pgxs/src/test/isolation/pg_isolation_regress" ] || missing+=(postgresql-server-dev-15)
 	perl -MIPC::Run -e 1 2>/dev/null || missing+=(libipc-run-perl)
 	command -v make >/dev/null || missing+=(make)
