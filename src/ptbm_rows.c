@@ -34,17 +34,25 @@
 
 bool		ptbm_row_templates = true;
 
+/* one by-value attribute of a shape: where it sits in the tuple, its width */
+typedef struct PtbmRowPatch
+{
+	uint32		off;			/* from the start of the minimal tuple */
+	int16		att;
+	int16		len;			/* 1, 2, 4 or 8 */
+} PtbmRowPatch;
+
 typedef struct PtbmRowShape
 {
-	MinimalTuple tup;			/* NULL: not formed yet */
+	char	   *buf;			/* NULL: not formed yet; else the tuple
+								 * MINIMAL_TUPLE_OFFSET bytes in, as a heap
+								 * tuple would hold it */
+	MinimalTuple tup;			/* in buf; each row is patched in place */
+	Size		buf_size;
 	bool	   *nulls;			/* the NULLs it was formed with */
 	uint32	   *off;			/* byte offset of each attribute in tup */
-	int		   *bytes;			/* its non-NULL by-value 1-byte attributes */
-	int			nbytes;
-	int		   *words;			/* ... by-value Datum-sized ones (int8) */
-	int			nwords;
-	int		   *others;			/* ... by-value ones of other lengths */
-	int			nothers;
+	PtbmRowPatch *patch;		/* its non-NULL by-value attributes */
+	int			npatch;
 	int		   *byref;			/* its non-NULL by-reference ones, but text_col */
 	int			nbyref;
 	int			text_len;		/* data bytes of the patchable text column */
@@ -58,9 +66,7 @@ struct PtbmRowWriter
 	int			natts;
 	int			text_col;		/* patched in place; -1: none */
 	bool		enabled;
-	MemoryContext cxt;			/* shapes and the scratch tuple */
-	char	   *scratch;		/* a copy of a shape, patched, then stored */
-	Size		scratch_size;
+	MemoryContext cxt;			/* the shapes */
 	int			nshapes;
 	PtbmRowShape *shapes;
 };
@@ -100,24 +106,31 @@ static void
 ptbm_rows_form(PtbmRowWriter *w, PtbmRowShape *s, Datum *values, bool *nulls)
 {
 	MemoryContext old = MemoryContextSwitchTo(w->cxt);
+	MinimalTuple formed;
 	char	   *tp;
 	bits8	   *bp;
 	bool		hasnulls;
 	uint32		off = 0;
 
-	if (s->tup)
-		pfree(s->tup);
 	if (s->nulls == NULL)
 	{
 		s->nulls = palloc(w->natts * sizeof(bool));
 		s->off = palloc(w->natts * sizeof(uint32));
-		s->bytes = palloc(w->natts * sizeof(int));
-		s->words = palloc(w->natts * sizeof(int));
-		s->others = palloc(w->natts * sizeof(int));
+		s->patch = palloc(w->natts * sizeof(PtbmRowPatch));
 		s->byref = palloc(w->natts * sizeof(int));
 	}
-	s->nbyref = s->nbytes = s->nwords = s->nothers = 0;
-	s->tup = heap_form_minimal_tuple(w->desc, values, nulls);
+	s->nbyref = s->npatch = 0;
+	formed = heap_form_minimal_tuple(w->desc, values, nulls);
+	if (MINIMAL_TUPLE_OFFSET + formed->t_len > s->buf_size)
+	{
+		if (s->buf)
+			pfree(s->buf);
+		s->buf_size = Max(MINIMAL_TUPLE_OFFSET + formed->t_len, 128);
+		s->buf = palloc0(s->buf_size);
+	}
+	s->tup = (MinimalTuple) (s->buf + MINIMAL_TUPLE_OFFSET);
+	memcpy(s->tup, formed, formed->t_len);
+	pfree(formed);
 	memcpy(s->nulls, nulls, w->natts * sizeof(bool));
 
 	/* the attribute walk of heap_deform_tuple, recording offsets */
@@ -138,12 +151,11 @@ ptbm_rows_form(PtbmRowWriter *w, PtbmRowShape *s, Datum *values, bool *nulls)
 		s->off[i] = (uint32) ((tp + off) - (char *) s->tup);
 		if (att->attbyval)
 		{
-			if (att->attlen == 1)
-				s->bytes[s->nbytes++] = i;
-			else if (att->attlen == sizeof(Datum))
-				s->words[s->nwords++] = i;
-			else
-				s->others[s->nothers++] = i;
+			PtbmRowPatch *pt = &s->patch[s->npatch++];
+
+			pt->off = s->off[i];
+			pt->att = i;
+			pt->len = att->attlen;
 		}
 		else if (i != w->text_col)
 			s->byref[s->nbyref++] = i;
@@ -157,13 +169,6 @@ ptbm_rows_form(PtbmRowWriter *w, PtbmRowShape *s, Datum *values, bool *nulls)
 
 		s->text_hdr = VARATT_IS_SHORT(t) ? VARHDRSZ_SHORT : VARHDRSZ;
 		s->text_len = VARSIZE_ANY_EXHDR(t);
-	}
-	if (MINIMAL_TUPLE_OFFSET + s->tup->t_len > w->scratch_size)
-	{
-		if (w->scratch)
-			pfree(w->scratch);
-		w->scratch_size = Max(MINIMAL_TUPLE_OFFSET + s->tup->t_len, 256);
-		w->scratch = palloc(w->scratch_size);
 	}
 	MemoryContextSwitchTo(old);
 }
@@ -200,7 +205,7 @@ ptbm_rows_same_nulls(const bool *a, const bool *b, int n)
 static inline bool
 ptbm_rows_fit(PtbmRowWriter *w, PtbmRowShape *s, Datum *values, bool *nulls)
 {
-	if (s->tup == NULL)
+	if (s->buf == NULL)
 		return false;
 	if (!ptbm_rows_same_nulls(nulls, s->nulls, w->natts))
 		return false;
@@ -241,7 +246,9 @@ void
 ptbm_rows_put(PtbmRowWriter *w, int shape, Datum *values, bool *nulls)
 {
 	PtbmRowShape *s;
-	MinimalTuple tup;
+	char	   *restrict tup;
+	const PtbmRowPatch *patch;
+	int			npatch;
 	HeapTupleData htup;
 
 	if (!w->enabled || shape < 0 || shape >= w->nshapes)
@@ -254,30 +261,53 @@ ptbm_rows_put(PtbmRowWriter *w, int shape, Datum *values, bool *nulls)
 		ptbm_rows_form(w, s, values, nulls);
 
 	/*
-	 * The scratch area holds the row as a heap tuple whose header starts
+	 * The shape's tuple takes this row's by-value attributes and text bytes
+	 * in place: everything else in it is already this row's.
+	 */
+	tup = (char *) s->tup;
+	patch = s->patch;
+	npatch = s->npatch;
+	for (int k = 0; k < npatch; k++)
+	{
+		char	   *dst = tup + patch[k].off;
+		Datum		v = values[patch[k].att];
+
+		switch (patch[k].len)
+		{
+			case 1:
+				*dst = DatumGetChar(v);
+				break;
+			case 2:
+				{
+					int16		x = DatumGetInt16(v);
+
+					memcpy(dst, &x, 2);
+				}
+				break;
+			case 4:
+				{
+					int32		x = DatumGetInt32(v);
+
+					memcpy(dst, &x, 4);
+				}
+				break;
+			default:
+				memcpy(dst, &v, sizeof(Datum));
+				break;
+		}
+	}
+	if (w->text_col >= 0 && !nulls[w->text_col])
+		memcpy(tup + s->off[w->text_col] + s->text_hdr,
+			   VARDATA_ANY(DatumGetPointer(values[w->text_col])), s->text_len);
+
+	/*
+	 * buf holds the row as a heap tuple whose header starts
 	 * MINIMAL_TUPLE_OFFSET bytes before the minimal tuple, the layout
 	 * htup_details.h defines them by; tuplestore_puttuple() copies the
 	 * minimal part out of it, as tuplestore_putvalues() would have formed it.
 	 */
-	tup = (MinimalTuple) (w->scratch + MINIMAL_TUPLE_OFFSET);
-	memcpy(tup, s->tup, s->tup->t_len);
-	for (int k = 0; k < s->nbytes; k++)
-		*((char *) tup + s->off[s->bytes[k]]) = DatumGetChar(values[s->bytes[k]]);
-	for (int k = 0; k < s->nwords; k++)
-		*(Datum *) ((char *) tup + s->off[s->words[k]]) = values[s->words[k]];
-	for (int k = 0; k < s->nothers; k++)
-	{
-		int			i = s->others[k];
-
-		store_att_byval((char *) tup + s->off[i], values[i],
-						TupleDescAttr(w->desc, i)->attlen);
-	}
-	if (w->text_col >= 0 && !nulls[w->text_col])
-		memcpy((char *) tup + s->off[w->text_col] + s->text_hdr,
-			   VARDATA_ANY(DatumGetPointer(values[w->text_col])), s->text_len);
-
-	htup.t_len = tup->t_len + MINIMAL_TUPLE_OFFSET;
-	htup.t_data = (HeapTupleHeader) w->scratch;
+	htup.t_len = s->tup->t_len + MINIMAL_TUPLE_OFFSET;
+	htup.t_data = (HeapTupleHeader) s->buf;
 	ItemPointerSetInvalid(&htup.t_self);
 	htup.t_tableOid = InvalidOid;
 	tuplestore_puttuple(w->store, &htup);
