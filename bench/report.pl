@@ -36,7 +36,7 @@ push @out, "# ptbm benchmark results" . ($quick eq 'yes' ? ' (--quick: smaller s
 push @out, "Produced by `bash bench/run.sh" . ($quick eq 'yes' ? ' --quick' : '') . "` on " . scalar(gmtime) . " UTC.", '';
 push @out, "Machine: $machine.", '';
 push @out, "ptbm measured: built from commit $plan{build} (`make && make install` at the start of the run).", '' if $plan{build};
-push @out, "Every figure is a median over alternating runs ($plan{reps1} for figure 1, $plan{reps} elsewhere) of ptbm and its baseline in the same run "
+push @out, "Every figure is a median over alternating runs ($plan{reps1} for figure 1, " . ($plan{reps2} // $plan{reps}) . " for figure 2, $plan{reps} elsewhere) of ptbm and its baseline in the same run "
 	. "(figure 4: over the cancellations; figure 3: $plan{pgb_runs} pgbench runs of $plan{pgb_t} s, "
 	. "each running one client against three clusters one after another (without ptbm, with ptbm, and without ptbm again as a control), "
 	. "the order rotated from run to run, the client and its backend pinned to one CPU, "
