@@ -51,8 +51,10 @@ typedef struct PtbmRowShape
 	Size		buf_size;
 	bool	   *nulls;			/* the NULLs it was formed with */
 	uint32	   *off;			/* byte offset of each attribute in tup */
-	PtbmRowPatch *patch;		/* its non-NULL by-value attributes */
-	int			npatch;
+	PtbmRowPatch *patch;		/* its non-NULL by-value attributes: */
+	int			n1;				/* first the 1-byte ones (bool), */
+	int			n8;				/* then the Datum-sized ones (int8), */
+	int			npatch;			/* then the others; in all */
 	int		   *byref;			/* its non-NULL by-reference ones, but text_col */
 	int			nbyref;
 	int			text_len;		/* data bytes of the patchable text column */
@@ -119,7 +121,7 @@ ptbm_rows_form(PtbmRowWriter *w, PtbmRowShape *s, Datum *values, bool *nulls)
 		s->patch = palloc(w->natts * sizeof(PtbmRowPatch));
 		s->byref = palloc(w->natts * sizeof(int));
 	}
-	s->nbyref = s->npatch = 0;
+	s->nbyref = s->npatch = s->n1 = s->n8 = 0;
 	formed = heap_form_minimal_tuple(w->desc, values, nulls);
 	if (MINIMAL_TUPLE_OFFSET + formed->t_len > s->buf_size)
 	{
@@ -151,15 +153,33 @@ ptbm_rows_form(PtbmRowWriter *w, PtbmRowShape *s, Datum *values, bool *nulls)
 		s->off[i] = (uint32) ((tp + off) - (char *) s->tup);
 		if (att->attbyval)
 		{
-			PtbmRowPatch *pt = &s->patch[s->npatch++];
-
-			pt->off = s->off[i];
-			pt->att = i;
-			pt->len = att->attlen;
+			s->patch[s->npatch].off = s->off[i];
+			s->patch[s->npatch].att = i;
+			s->patch[s->npatch].len = att->attlen;
+			s->npatch++;
 		}
 		else if (i != w->text_col)
 			s->byref[s->nbyref++] = i;
 		off = att_addlength_pointer(off, att->attlen, tp + off);
+	}
+	/* 1-byte attributes first, then Datum-sized ones, then the others */
+	{
+		PtbmRowPatch *sorted = palloc(Max(s->npatch, 1) * sizeof(PtbmRowPatch));
+		int			n = 0;
+
+		for (int k = 0; k < s->npatch; k++)
+			if (s->patch[k].len == 1)
+				sorted[n++] = s->patch[k];
+		s->n1 = n;
+		for (int k = 0; k < s->npatch; k++)
+			if (s->patch[k].len == sizeof(Datum))
+				sorted[n++] = s->patch[k];
+		s->n8 = n - s->n1;
+		for (int k = 0; k < s->npatch; k++)
+			if (s->patch[k].len != 1 && s->patch[k].len != sizeof(Datum))
+				sorted[n++] = s->patch[k];
+		memcpy(s->patch, sorted, n * sizeof(PtbmRowPatch));
+		pfree(sorted);
 	}
 	s->text_len = -1;			/* no row fits a shape with toasted text */
 	if (w->text_col >= 0 && !nulls[w->text_col] &&
@@ -247,8 +267,12 @@ ptbm_rows_put(PtbmRowWriter *w, int shape, Datum *values, bool *nulls)
 {
 	PtbmRowShape *s;
 	char	   *restrict tup;
-	const PtbmRowPatch *patch;
-	int			npatch;
+	const PtbmRowPatch *restrict patch;
+	const Datum *restrict vals = values;
+	int			n1,
+				n18,
+				npatch,
+				k;
 	HeapTupleData htup;
 
 	if (!w->enabled || shape < 0 || shape >= w->nshapes)
@@ -262,40 +286,21 @@ ptbm_rows_put(PtbmRowWriter *w, int shape, Datum *values, bool *nulls)
 
 	/*
 	 * The shape's tuple takes this row's by-value attributes and text bytes
-	 * in place: everything else in it is already this row's.
+	 * in place: everything else in it is already this row's.  One loop per
+	 * width, reading through restrict pointers, so that the stores into the
+	 * tuple do not make the compiler reload the list on every iteration.
 	 */
 	tup = (char *) s->tup;
 	patch = s->patch;
+	n1 = s->n1;
+	n18 = s->n1 + s->n8;
 	npatch = s->npatch;
-	for (int k = 0; k < npatch; k++)
-	{
-		char	   *dst = tup + patch[k].off;
-		Datum		v = values[patch[k].att];
-
-		switch (patch[k].len)
-		{
-			case 1:
-				*dst = DatumGetChar(v);
-				break;
-			case 2:
-				{
-					int16		x = DatumGetInt16(v);
-
-					memcpy(dst, &x, 2);
-				}
-				break;
-			case 4:
-				{
-					int32		x = DatumGetInt32(v);
-
-					memcpy(dst, &x, 4);
-				}
-				break;
-			default:
-				memcpy(dst, &v, sizeof(Datum));
-				break;
-		}
-	}
+	for (k = 0; k < n1; k++)
+		tup[patch[k].off] = DatumGetChar(vals[patch[k].att]);
+	for (; k < n18; k++)
+		memcpy(tup + patch[k].off, &vals[patch[k].att], sizeof(Datum));
+	for (; k < npatch; k++)
+		store_att_byval(tup + patch[k].off, vals[patch[k].att], patch[k].len);
 	if (w->text_col >= 0 && !nulls[w->text_col])
 		memcpy(tup + s->off[w->text_col] + s->text_hdr,
 			   VARDATA_ANY(DatumGetPointer(values[w->text_col])), s->text_len);
