@@ -258,6 +258,29 @@ ptbm_addr_format(uint64 addr, char *buf)
 	return digits + 2;
 }
 
+/*
+ * The same for addr when buf holds the text of prev, a nonzero address of
+ * len bytes (the row before's): only the digits that differ are written
+ * again, one or two from one page to the next.
+ */
+static inline int
+ptbm_addr_format_next(uint64 addr, uint64 prev, char *buf, int len)
+{
+	int			low;
+
+	if (addr == prev)
+		return len;
+	if (addr == 0 || (pg_leftmost_one_pos64(addr) >> 2) + 3 != len)
+		return ptbm_addr_format(addr, buf);
+	low = (pg_leftmost_one_pos64(addr ^ prev) >> 2) + 1;
+	for (int k = len - 1; k >= len - low; k--)
+	{
+		buf[k] = "0123456789abcdef"[addr & 0xf];
+		addr >>= 4;
+	}
+	return len;
+}
+
 char *
 ptbm_addr_text(uint64 addr)
 {
@@ -527,6 +550,8 @@ ptbm_pte(PG_FUNCTION_ARGS)
 		int32		align;		/* a varlena's header must be aligned */
 		char		data[VARHDRSZ + 2 + 16];
 	}			addr_text;
+	uint64		prev_addr = 0;	/* the address addr_text holds; 0: none yet */
+	int			addr_len = 0;
 
 	ptbm_require_region();
 	InitMaterializedSRF(fcinfo, 0);
@@ -642,9 +667,12 @@ ptbm_pte(PG_FUNCTION_ARGS)
 			int			shape = frames ? -1 : PTBM_VIA_NAMES;
 
 			values[PTE_PAGE] = Int64GetDatum(page);
-			SET_VARSIZE(&addr_text,
-						VARHDRSZ + ptbm_addr_format(addr + k * ptbm_region.page_size,
-													VARDATA(&addr_text)));
+			addr_len = prev_addr == 0 ?
+				ptbm_addr_format(addr + k * ptbm_region.page_size, VARDATA(&addr_text)) :
+				ptbm_addr_format_next(addr + k * ptbm_region.page_size, prev_addr,
+									  VARDATA(&addr_text), addr_len);
+			prev_addr = addr + k * ptbm_region.page_size;
+			SET_VARSIZE(&addr_text, VARHDRSZ + addr_len);
 			values[PTE_PRESENT] = BoolGetDatum(present);
 			values[PTE_SWAPPED] = BoolGetDatum(!present && (e & PM_SWAP));
 			values[PTE_SHARED] = BoolGetDatum((e & PM_FILE) != 0);
