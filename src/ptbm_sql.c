@@ -599,6 +599,7 @@ ptbm_pte(PG_FUNCTION_ARGS)
 
 	/* what is the same for every row */
 	memset(nulls, 0, sizeof(nulls));
+	nulls[PTE_PFN] = nulls[PTE_MAPCOUNT] = nulls[PTE_FLAGS] = true;
 	values[PTE_ADDRESS] = PointerGetDatum(&addr_text);
 	nulls[PTE_SOFT_DIRTY] = !soft_dirty;
 	nulls[PTE_ZERO_PAGE] = nulls[PTE_HUGE] = !scan;
@@ -664,6 +665,7 @@ ptbm_pte(PG_FUNCTION_ARGS)
 			uint64		e = ents[k];
 			bool		present = (e & PM_PRESENT) != 0;
 			int			touched;
+			bool		via_null;
 			int			shape = frames ? -1 : PTBM_VIA_NAMES;
 
 			values[PTE_PAGE] = Int64GetDatum(page);
@@ -680,8 +682,14 @@ ptbm_pte(PG_FUNCTION_ARGS)
 			values[PTE_SOFT_DIRTY] = BoolGetDatum((e & PM_SOFT_DIRTY) != 0);
 			values[PTE_ZERO_PAGE] = BoolGetDatum((cats[k] & PAGE_IS_PFNZERO) != 0);
 			values[PTE_HUGE] = BoolGetDatum((cats[k] & PAGE_IS_HUGE) != 0);
-			/* frame, its mapcount and flags: present pages, frames visible */
-			nulls[PTE_PFN] = nulls[PTE_MAPCOUNT] = nulls[PTE_FLAGS] = true;
+			/*
+			 * Frame, its mapcount and flags: present pages, frames visible.
+			 * NULLs are stored only when they may change: ptbm_rows_put
+			 * reads them eight at a time, and a wide load just after narrow
+			 * stores to the same bytes waits for the stores (perf saw it).
+			 */
+			if (frames)
+				nulls[PTE_PFN] = nulls[PTE_MAPCOUNT] = nulls[PTE_FLAGS] = true;
 			if (frames && present && pfns[k] != 0)
 			{
 				values[PTE_PFN] = Int64GetDatum((int64) pfns[k]);
@@ -703,8 +711,10 @@ ptbm_pte(PG_FUNCTION_ARGS)
 			/* did this process access the page itself (through ptbm)? */
 			touched = ledger ? (ledger[page >> 3] >> (page & 7)) & 1 : -1;
 			values[PTE_TOUCHED] = BoolGetDatum(touched == 1);
-			nulls[PTE_VIA] = true;
-			if (present && touched >= 0)
+			via_null = !(present && touched >= 0);
+			if (nulls[PTE_VIA] != via_null)
+				nulls[PTE_VIA] = via_null;
+			if (!via_null)
 			{
 				int			v = touched ? 0 :
 					ptbm_region.pt_sharing ? 1 :
@@ -712,7 +722,6 @@ ptbm_pte(PG_FUNCTION_ARGS)
 					(e & PM_FILE) ? 3 : 4;
 
 				values[PTE_VIA] = via[v];
-				nulls[PTE_VIA] = false;
 				if (shape >= 0)
 					shape = v;
 			}
