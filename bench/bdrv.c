@@ -507,9 +507,13 @@ cmd_pte(void)
 		tk[i] = pagemap_read_ms(PQbackendPID(m), base, pages);
 	}
 	printf("RESULT kind=pte tag=%s ptbm_rows=%ld ptbm_ms=%.3f bufcache_rows=%ld bufcache_ms=%.3f ptbm_cpu_ms=%.3f bufcache_cpu_ms=%.3f"
-		   " pagemap_ms=%.3f reps=%d\n",
+		   " pagemap_ms=%.3f reps=%d ratios=",
 		   tag, rows_p, kscan_median(tp, reps), rows_b, kscan_median(tb, reps), kscan_median(cp, reps), kscan_median(cb, reps),
 		   kscan_median(tk, reps), reps);
+	/* each run's ptbm time over the pg_buffercache time measured right after it */
+	for (int i = 0; i < reps; i++)
+		printf("%s%.4f", i ? "," : "", tp[i] / tb[i]);
+	printf("\n");
 	PQfinish(m);
 	return 0;
 }

@@ -24,6 +24,32 @@ sub median {
 	return undef unless @v;
 	return @v % 2 ? $v[$#v / 2] : ($v[@v / 2 - 1] + $v[@v / 2]) / 2;
 }
+# A distribution-free 95% confidence interval of the median of @_ (order
+# statistics n/2 -/+ 0.98 sqrt(n), the normal approximation to the binomial).
+sub median_ci {
+	my @v = sort { $a <=> $b } @_;
+	my $n = @v;
+	return (undef, undef) if $n < 6;
+	my $lo = int($n / 2 - 0.98 * sqrt($n));
+	my $hi = int($n / 2 + 0.98 * sqrt($n) + 0.999);
+	$lo = 0 if $lo < 0;
+	$hi = $n - 1 if $hi > $n - 1;
+	return ($v[$lo], $v[$hi]);
+}
+# Figure 2: the 95% interval of the median of the per-run ratios (each run's
+# ptbm time over the pg_buffercache time measured right after it).
+sub ratio_ci {
+	my ($p) = @_;
+	return '' unless defined $p->{ratios};
+	my ($lo, $hi) = median_ci(split /,/, $p->{ratios});
+	return defined $lo ? sprintf(' (runs: median %s, 95%% interval %s .. %s)', f(median(split /,/, $p->{ratios}), 2), f($lo, 2), f($hi, 2)) : '';
+}
+sub ratio_ci_note {
+	my ($p, $target) = @_;
+	return '' unless defined $p->{ratios};
+	my ($lo, $hi) = median_ci(split /,/, $p->{ratios});
+	return defined $lo && $lo <= $target && $hi > $target ? " ($target lies inside the interval: this run cannot tell)" : '';
+}
 sub pick { my ($kind, %k) = @_; grep { my $r = $_; $r->{kind} eq $kind && !grep { ($r->{$_} // '') ne $k{$_} } keys %k } @rows }
 sub f { my ($v, $d) = @_; defined $v ? sprintf("%.${d}f", $v) : 'n/a' }
 sub yes { $_[0] ? '**yes**' : '**NO**' }
@@ -86,8 +112,8 @@ if ($pt) {
 	my $r = $pt->{ptbm_ms} / $pt->{bufcache_ms};
 	$met{2} = $r <= 1.0;
 	push @out, sprintf('| 2 | row output, `SELECT count(*) FROM ptbm_pte()`, 1 GB fully written (%d rows) | %s ms | `SELECT count(*) FROM pg_buffercache`, shared_buffers = 2GB (%d rows, buffers unused): %s ms | %s | %s | <= 1.0 | %s |',
-		$pt->{ptbm_rows}, f($pt->{ptbm_ms}, 1), $pt->{bufcache_rows}, f($pt->{bufcache_ms}, 1), f($r, 2),
-		cr($pt->{ptbm_cpu_ms}, $pt->{bufcache_cpu_ms}), yes($met{2}));
+		$pt->{ptbm_rows}, f($pt->{ptbm_ms}, 1), $pt->{bufcache_rows}, f($pt->{bufcache_ms}, 1), f($r, 2) . ratio_ci($pt),
+		cr($pt->{ptbm_cpu_ms}, $pt->{bufcache_cpu_ms}), yes($met{2}) . ratio_ci_note($pt, 1.0));
 }
 if ($pt && defined $pt->{pagemap_ms}) {
 	# ptbm_pte() = the kernel's pagemap read (timed from C on the same
@@ -103,8 +129,8 @@ for my $v ([$pt_mem, 'the same with work_mem = 1GB (both results stay in memory,
 	my ($p, $what) = @$v;
 	next unless $p;
 	push @out, sprintf('| 2 | %s | %s ms | %s ms | %s | %s | (<= 1.0) | %s |',
-		$what, f($p->{ptbm_ms}, 1), f($p->{bufcache_ms}, 1), f($p->{ptbm_ms} / $p->{bufcache_ms}, 2),
-		cr($p->{ptbm_cpu_ms}, $p->{bufcache_cpu_ms}), yes($p->{ptbm_ms} <= $p->{bufcache_ms}));
+		$what, f($p->{ptbm_ms}, 1), f($p->{bufcache_ms}, 1), f($p->{ptbm_ms} / $p->{bufcache_ms}, 2) . ratio_ci($p),
+		cr($p->{ptbm_cpu_ms}, $p->{bufcache_cpu_ms}), yes($p->{ptbm_ms} <= $p->{bufcache_ms}) . ratio_ci_note($p, 1.0));
 }
 if (@pg) {
 	my $w = median(map { $_->{with_tps} } @pg);
@@ -112,9 +138,11 @@ if (@pg) {
 	my $pair = median(map { $_->{with_tps} / $_->{without_tps} } @pg);
 	$met{3} = $pair >= 0.99;
 	my $aa = defined $pg[0]{without2_tps} ? median(map { $_->{without2_tps} / $_->{without_tps} } @pg) : undef;
+	my ($clo, $chi) = median_ci(map { $_->{with_tps} / $_->{without_tps} } @pg);
 	my $note = defined $aa && abs($aa - 1) > 0.01 ? sprintf(' (but the A/A control is %s: this run cannot resolve 1%%)', f($aa, 3)) : '';
-	push @out, sprintf('| 3 | idle overhead, pgbench -S TPS, ptbm preloaded (default region, untouched) | %s TPS | not loaded: %s TPS | %s | | >= 0.99 | %s%s |',
-		f($w, 0), f($wo, 0), f($pair, 3), yes($met{3}), $note);
+	$note .= ' (0.99 lies inside the interval: this run cannot tell)' if defined $clo && $clo < 0.99 && $chi >= 0.99;
+	push @out, sprintf('| 3 | idle overhead, pgbench -S TPS, ptbm preloaded (default region, untouched) | %s TPS | not loaded: %s TPS | %s%s | | >= 0.99 | %s%s |',
+		f($w, 0), f($wo, 0), f($pair, 3), defined $clo ? sprintf(' (95%% interval of the median %s .. %s)', f($clo, 3), f($chi, 3)) : '', yes($met{3}), $note);
 	if (defined $aa) {
 		my @aa = sort { $a <=> $b } map { $_->{without2_tps} / $_->{without_tps} } @pg;
 		push @out, sprintf('| 3 | control: the same without ptbm on both sides (A/A; 1.000 if the run could resolve 1%%) | %s TPS | %s TPS | %s (runs %s .. %s) | | (1.00) | |',
