@@ -478,13 +478,16 @@ static int
 cmd_pte(void)
 {
 	PGconn	   *m = connect_as(conninfo, "bench_pte");
+	PGconn	   *u = connect_as(conninfo, "bench_pte_untouched");
+	double	   *tu = malloc(reps * sizeof(double));
 	double	   *tp = malloc(reps * sizeof(double));
 	double	   *tb = malloc(reps * sizeof(double));
 	double	   *cp = malloc(reps * sizeof(double));
 	double	   *cb = malloc(reps * sizeof(double));
 	double	   *tk = malloc(reps * sizeof(double));
 	long		rows_p = 0,
-				rows_b = 0;
+				rows_b = 0,
+				rows_u = 0;
 	PGresult   *r;
 	uint64_t	base,
 				pages;
@@ -496,6 +499,8 @@ cmd_pte(void)
 	PQclear(r);
 	(void) timed(m, qbuf, &rows_p);
 	(void) timed(m, "SELECT count(*) FROM pg_buffercache", &rows_b);
+	PQclear(q(u, "SET client_min_messages = warning"));
+	(void) timed(u, qbuf, &rows_u);
 	r = q(m, "SELECT base, size / 4096 FROM ptbm_region()");
 	base = strtoull(PQgetvalue(r, 0, 0), NULL, 16);
 	pages = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
@@ -505,15 +510,18 @@ cmd_pte(void)
 		tp[i] = timed_cpu(m, qbuf, &rows_p, &cp[i]);
 		tb[i] = timed_cpu(m, "SELECT count(*) FROM pg_buffercache", &rows_b, &cb[i]);
 		tk[i] = pagemap_read_ms(PQbackendPID(m), base, pages);
+		/* the same rows from a backend whose page table holds none of the region */
+		tu[i] = timed(u, qbuf, &rows_u);
 	}
 	printf("RESULT kind=pte tag=%s ptbm_rows=%ld ptbm_ms=%.3f bufcache_rows=%ld bufcache_ms=%.3f ptbm_cpu_ms=%.3f bufcache_cpu_ms=%.3f"
-		   " pagemap_ms=%.3f reps=%d ratios=",
+		   " pagemap_ms=%.3f untouched_rows=%ld untouched_ms=%.3f reps=%d ratios=",
 		   tag, rows_p, kscan_median(tp, reps), rows_b, kscan_median(tb, reps), kscan_median(cp, reps), kscan_median(cb, reps),
-		   kscan_median(tk, reps), reps);
+		   kscan_median(tk, reps), rows_u, kscan_median(tu, reps), reps);
 	/* each run's ptbm time over the pg_buffercache time measured right after it */
 	for (int i = 0; i < reps; i++)
 		printf("%s%.4f", i ? "," : "", tp[i] / tb[i]);
 	printf("\n");
+	PQfinish(u);
 	PQfinish(m);
 	return 0;
 }

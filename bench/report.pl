@@ -123,6 +123,9 @@ if ($pt && defined $pt->{pagemap_ms}) {
 		$pt->{ptbm_rows}, f($pt->{pagemap_ms}, 1), f($pt->{bufcache_ms}, 1), f($pt->{pagemap_ms} / $pt->{bufcache_ms}, 2));
 	push @out, sprintf('| 2 | the rest of it: ptbm_pte() less that read (building and storing 15-column rows) | %s ms | %s ms | %s | | (<= 1.0) | %s |',
 		f($rows_ms, 1), f($pt->{bufcache_ms}, 1), f($rows_ms / $pt->{bufcache_ms}, 2), yes($rows_ms <= $pt->{bufcache_ms}));
+	push @out, sprintf('| 2 | the same query from a backend whose page table holds none of the region (no pagemap read; rows without via, 6 bytes narrower) | %s ms | %s ms | %s | | | |',
+		f($pt->{untouched_ms}, 1), f($pt->{bufcache_ms}, 1), f($pt->{untouched_ms} / $pt->{bufcache_ms}, 2))
+		if defined $pt->{untouched_ms};
 }
 for my $v ([$pt_mem, 'the same with work_mem = 1GB (both results stay in memory, no temporary file)'],
 		   [$pt_use, 'the same with every buffer in use (pg_prewarm of a 2 GB table; default work_mem)']) {
