@@ -2,7 +2,7 @@
  *
  * ptbm_rows.c
  *	  A tuplestore writer for row functions that emit millions of rows of a
- *	  few shapes: each shape is formed once, then copied and patched.
+ *	  few shapes: each shape is formed once, then patched in place per row.
  *
  * ptbm_pte() emits one 15-column row per page.  Forming every row with
  * heap_form_minimal_tuple() walks all 15 attributes twice (size, then fill)
