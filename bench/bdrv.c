@@ -87,6 +87,8 @@ connect_as(const char *ci, const char *app)
 	c = PQconnectdb(buf);
 	if (PQstatus(c) != CONNECTION_OK)
 		die("connect %s: %s", buf, PQerrorMessage(c));
+	/* ptbm's once-per-process notices (frames hidden, no soft-dirty) */
+	PQclear(PQexec(c, "SET client_min_messages = warning"));
 	return c;
 }
 
@@ -291,7 +293,6 @@ cmd_scale(int nsteps, char **steps)
 	double	   *cf = malloc(reps * sizeof(double));
 	double		ptbm_med = 0;
 
-	q(m, "SET client_min_messages = warning");
 	r = q(m, "SELECT ('x' || lpad(substr(base, 3), 16, '0'))::bit(64)::bigint, size, pages FROM ptbm_region()");
 	start = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
 	size = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
@@ -323,7 +324,7 @@ cmd_scale(int nsteps, char **steps)
 			snprintf(app, sizeof(app), "bench_idle_%d", b);
 			idle[b] = connect_as(conninfo, app);
 			snprintf(sql, sizeof(sql),
-					 "SET client_min_messages = warning; SELECT setseed(%f); "
+					 "SELECT setseed(%f); "
 					 "SELECT count(ptbm_touch(floor(random() * %" PRIu64 ")::bigint, 1, 'write')) "
 					 "FROM generate_series(1, %ld)",
 					 (double) (b + 1) / (MAXB + 1) - 0.5, pages, touch);
@@ -493,13 +494,11 @@ cmd_pte(void)
 				pages;
 
 	snprintf(qbuf, sizeof(qbuf), "SELECT count(*) FROM %s()", func ? func : "ptbm_pte");
-	q(m, "SET client_min_messages = warning");
 	PQclear(q(m, "CREATE EXTENSION IF NOT EXISTS pg_buffercache"));
 	r = q(m, "SELECT pages FROM ptbm_touch(0, NULL, 'write')");
 	PQclear(r);
 	(void) timed(m, qbuf, &rows_p);
 	(void) timed(m, "SELECT count(*) FROM pg_buffercache", &rows_b);
-	PQclear(q(u, "SET client_min_messages = warning"));
 	(void) timed(u, qbuf, &rows_u);
 	r = q(m, "SELECT base, size / 4096 FROM ptbm_region()");
 	base = strtoull(PQgetvalue(r, 0, 0), NULL, 16);

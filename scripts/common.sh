@@ -22,9 +22,12 @@ as_postgres() {
 ptbm_install_deps() {
 	local missing=()
 	[ -x "$PG_BIN/postgres" ] || missing+=(postgresql-15)
-	[ -x "$PG_CONFIG" ] && [ -f "$($PG_CONFIG --pgxs 2>/dev/null)" ] || missing+=(postgresql-server-dev-15)
-	[ -f "$($PG_CONFIG --includedir-server 2>/dev/null)/postgres.h" ] || missing+=(postgresql-server-dev-15)
-	[ -x "$($PG_CONFIG --pkglibdir 2>/dev/null)/pgxs/src/test/isolation/pg_isolation_regress" ] || missing+=(postgresql-server-dev-15)
+	# pgxs, the server headers and pg_isolation_regress: postgresql-server-dev-15
+	# (a machine may have some of them without the package)
+	[ -x "$PG_CONFIG" ] && [ -f "$($PG_CONFIG --pgxs 2>/dev/null)" ] &&
+		[ -f "$($PG_CONFIG --includedir-server 2>/dev/null)/postgres.h" ] &&
+		[ -x "$($PG_CONFIG --pkglibdir 2>/dev/null)/pgxs/src/test/isolation/pg_isolation_regress" ] ||
+		missing+=(postgresql-server-dev-15)
 	perl -MIPC::Run -e 1 2>/dev/null || missing+=(libipc-run-perl)
 	command -v make >/dev/null || missing+=(make)
 	command -v gcc >/dev/null || missing+=(gcc)

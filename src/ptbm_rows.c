@@ -151,35 +151,29 @@ ptbm_rows_form(PtbmRowWriter *w, PtbmRowShape *s, Datum *values, bool *nulls)
 		else
 			off = att_align_nominal(off, att->attalign);
 		s->off[i] = (uint32) ((tp + off) - (char *) s->tup);
-		if (att->attbyval)
+		if (!att->attbyval && i != w->text_col)
+			s->byref[s->nbyref++] = i;
+		off = att_addlength_pointer(off, att->attlen, tp + off);
+	}
+	/* the by-value attributes: 1-byte ones first, then Datum-sized, then the rest */
+	for (int pass = 0; pass < 3; pass++)
+	{
+		for (int i = 0; i < w->natts; i++)
 		{
+			Form_pg_attribute att = TupleDescAttr(w->desc, i);
+			int			kind = att->attlen == 1 ? 0 : att->attlen == sizeof(Datum) ? 1 : 2;
+
+			if (nulls[i] || !att->attbyval || kind != pass)
+				continue;
 			s->patch[s->npatch].off = s->off[i];
 			s->patch[s->npatch].att = i;
 			s->patch[s->npatch].len = att->attlen;
 			s->npatch++;
 		}
-		else if (i != w->text_col)
-			s->byref[s->nbyref++] = i;
-		off = att_addlength_pointer(off, att->attlen, tp + off);
-	}
-	/* 1-byte attributes first, then Datum-sized ones, then the others */
-	{
-		PtbmRowPatch *sorted = palloc(Max(s->npatch, 1) * sizeof(PtbmRowPatch));
-		int			n = 0;
-
-		for (int k = 0; k < s->npatch; k++)
-			if (s->patch[k].len == 1)
-				sorted[n++] = s->patch[k];
-		s->n1 = n;
-		for (int k = 0; k < s->npatch; k++)
-			if (s->patch[k].len == sizeof(Datum))
-				sorted[n++] = s->patch[k];
-		s->n8 = n - s->n1;
-		for (int k = 0; k < s->npatch; k++)
-			if (s->patch[k].len != 1 && s->patch[k].len != sizeof(Datum))
-				sorted[n++] = s->patch[k];
-		memcpy(s->patch, sorted, n * sizeof(PtbmRowPatch));
-		pfree(sorted);
+		if (pass == 0)
+			s->n1 = s->npatch;
+		else if (pass == 1)
+			s->n8 = s->npatch - s->n1;
 	}
 	s->text_len = -1;			/* no row fits a shape with toasted text */
 	if (w->text_col >= 0 && !nulls[w->text_col] &&

@@ -259,8 +259,8 @@ ptbm_addr_format(uint64 addr, char *buf)
 }
 
 /*
- * The same for addr when buf holds the text of prev, a nonzero address of
- * len bytes (the row before's): only the digits that differ are written
+ * The same for addr when buf holds the text of prev, len bytes (the row
+ * before's; len 0: nothing yet): only the digits that differ are written
  * again, one or two from one page to the next.
  */
 static inline int
@@ -268,7 +268,7 @@ ptbm_addr_format_next(uint64 addr, uint64 prev, char *buf, int len)
 {
 	int			low;
 
-	if (addr == prev)
+	if (len > 0 && addr == prev)
 		return len;
 	if (addr == 0 || (pg_leftmost_one_pos64(addr) >> 2) + 3 != len)
 		return ptbm_addr_format(addr, buf);
@@ -550,8 +550,8 @@ ptbm_pte(PG_FUNCTION_ARGS)
 		int32		align;		/* a varlena's header must be aligned */
 		char		data[VARHDRSZ + 2 + 16];
 	}			addr_text;
-	uint64		prev_addr = 0;	/* the address addr_text holds; 0: none yet */
-	int			addr_len = 0;
+	uint64		prev_addr = 0;	/* the address addr_text holds */
+	int			addr_len = 0;	/* its length; 0: none yet */
 
 	ptbm_require_region();
 	InitMaterializedSRF(fcinfo, 0);
@@ -662,6 +662,7 @@ ptbm_pte(PG_FUNCTION_ARGS)
 		for (int64 k = 0; k < n; k++)
 		{
 			int64		page = first + done + k;
+			uint64		page_addr = addr + k * ptbm_region.page_size;
 			uint64		e = ents[k];
 			bool		present = (e & PM_PRESENT) != 0;
 			int			touched;
@@ -669,11 +670,8 @@ ptbm_pte(PG_FUNCTION_ARGS)
 			int			shape = frames ? -1 : PTBM_VIA_NAMES;
 
 			values[PTE_PAGE] = Int64GetDatum(page);
-			addr_len = prev_addr == 0 ?
-				ptbm_addr_format(addr + k * ptbm_region.page_size, VARDATA(&addr_text)) :
-				ptbm_addr_format_next(addr + k * ptbm_region.page_size, prev_addr,
-									  VARDATA(&addr_text), addr_len);
-			prev_addr = addr + k * ptbm_region.page_size;
+			addr_len = ptbm_addr_format_next(page_addr, prev_addr, VARDATA(&addr_text), addr_len);
+			prev_addr = page_addr;
 			SET_VARSIZE(&addr_text, VARHDRSZ + addr_len);
 			values[PTE_PRESENT] = BoolGetDatum(present);
 			values[PTE_SWAPPED] = BoolGetDatum(!present && (e & PM_SWAP));
