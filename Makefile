@@ -5,7 +5,7 @@ OBJS = src/ptbm.o src/ptbm_sql.o src/ptbm_rows.o src/ptbm_sharing.o src/ptbm_wri
 PGFILEDESC = "ptbm - per-backend page-table inspection"
 
 EXTENSION = ptbm
-DATA = ptbm--1.0.sql ptbm--1.0--1.1.sql
+DATA = ptbm--1.0.sql ptbm--1.0--1.1.sql ptbm--1.1--1.2.sql ptbm--1.2.sql
 
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -std=gnu11

@@ -1,5 +1,5 @@
 -- Install the extension once for the whole pg_regress run, after checking
--- the way from version 1.0 to 1.1.
+-- the way from version 1.0 to 1.1 and 1.2.
 SET client_min_messages = warning;
 
 -- 1.0: ptbm_pte.via is text, and the library serves it as text.
@@ -23,7 +23,18 @@ SELECT has_function_privilege('pg_monitor', 'ptbm_pte(integer, bigint, bigint)',
 SELECT has_function_privilege('pg_monitor', 'ptbm_written_reset(integer)', 'EXECUTE') AS monitor_may_reset,
        has_function_privilege('public', 'ptbm_written_reset(integer)', 'EXECUTE') AS public_may_reset;
 
--- A fresh install gets 1.1.
+-- 1.2: the view binds to pg_catalog only; STRICT where NULL gives NULL,
+-- and the functions that report the calling process's own mapping are
+-- PARALLEL RESTRICTED.
+ALTER EXTENSION ptbm UPDATE TO '1.2';
+SELECT extversion FROM pg_extension WHERE extname = 'ptbm';
+SELECT p.oid::regprocedure AS function, p.proisstrict AS strict, p.proparallel AS parallel
+FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
+WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'ptbm') AND d.deptype = 'e'
+ORDER BY p.oid::regprocedure::text;
+SELECT ptbm_read(NULL, 1), ptbm_write(NULL, 'x'), count(*) AS map_rows FROM ptbm_map(NULL);
+
+-- A fresh install gets 1.2 (t/025 checks that it equals the way up).
 DROP EXTENSION ptbm;
 CREATE EXTENSION ptbm;
 SELECT extname, extversion FROM pg_extension WHERE extname = 'ptbm';

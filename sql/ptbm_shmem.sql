@@ -148,4 +148,25 @@ SELECT count(*) = (SELECT nbuffers FROM ptbm_shmem_segment()) AS rows FROM ptbm_
 SELECT count(*) > 1 AS rows FROM ptbm_backend_memory;
 RESET ROLE;
 
+-- A view runs its functions with the reader's privileges: SELECT on
+-- ptbm_backend_memory is not enough without EXECUTE on the two functions
+-- it reads (pg_monitor has all three), as the README says.
+CREATE ROLE ptbm_regress_viewer;
+GRANT SELECT ON ptbm_backend_memory TO ptbm_regress_viewer;
+SET ROLE ptbm_regress_viewer;
+SELECT count(*) FROM ptbm_backend_memory;
+RESET ROLE;
+GRANT EXECUTE ON FUNCTION ptbm_shmem_segment() TO ptbm_regress_viewer;
+SET ROLE ptbm_regress_viewer;
+SELECT count(*) FROM ptbm_backend_memory;
+RESET ROLE;
+GRANT EXECUTE ON FUNCTION ptbm_shmem_backends() TO ptbm_regress_viewer;
+SET ROLE ptbm_regress_viewer;
+SELECT count(*) > 1 AS rows FROM ptbm_backend_memory;
+RESET ROLE;
+REVOKE ALL ON ptbm_backend_memory FROM ptbm_regress_viewer;
+REVOKE ALL ON FUNCTION ptbm_shmem_backends() FROM ptbm_regress_viewer;
+REVOKE ALL ON FUNCTION ptbm_shmem_segment() FROM ptbm_regress_viewer;
+DROP ROLE ptbm_regress_viewer;
+
 DROP TABLE ptbm_shmem_t;
