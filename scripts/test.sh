@@ -13,18 +13,25 @@ ptbm_install_deps
 ptbm_build_install
 RUN=$(ptbm_tree_for_postgres "$SRC")
 set +e
+LIMITS=$(mktemp -d /tmp/ptbm-limits.XXXXXX)
 cleanup() {
 	cd / && rm -rf "$RUN"
-	[ "$(id -u)" = 0 ] && bash "$SRC/scripts/hugepages.sh" restore
+	if [ "$(id -u)" = 0 ]; then
+		bash "$SRC/scripts/limits.sh" restore "$LIMITS"
+		bash "$SRC/scripts/hugepages.sh" restore
+	fi
+	rmdir "$LIMITS" 2>/dev/null
 }
 trap cleanup EXIT
 cd "$RUN"
 
-# Huge pages for the hugetlb and THP tests (root's knobs; restored on exit).
-# Without root those tests skip.
+# Huge pages for the hugetlb and THP tests, a small file system and a
+# memory cgroup for the tests of what happens at their limits (root's
+# knobs; restored on exit).  Without root those tests skip.
 if [ "$(id -u)" = 0 ]; then
 	bash "$SRC/scripts/hugepages.sh" reserve 600
 	bash "$SRC/scripts/hugepages.sh" shmem-thp advise
+	for v in $(bash "$SRC/scripts/limits.sh" prepare "$LIMITS"); do export "${v?}"; done
 fi
 
 passed=0

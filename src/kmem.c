@@ -351,22 +351,33 @@ kmem_uffd_wp_stop(int uffd, void *addr, size_t len)
 #define KMEM_GAP_PAGES 512
 
 void
-kmem_count_entries(const uint64_t *ents, size_t n, kmem_counts *c)
+kmem_count_entries(const uint64_t *ents, size_t n, bool swap_possible, kmem_counts *c)
 {
 	for (size_t i = 0; i < n; i++)
 	{
 		uint64_t	e = ents[i];
 
-		if (e & PM_PRESENT)
+		switch (kmem_ent_decode(e, swap_possible))
 		{
-			c->present++;
-			if (e & PM_FILE)
-				c->file++;
-			if (e & PM_MMAP_EXCLUSIVE)
-				c->exclusive++;
+			case KMEM_ENT_PRESENT:
+				c->present++;
+				if (e & PM_FILE)
+					c->file++;
+				if (e & PM_MMAP_EXCLUSIVE)
+					c->exclusive++;
+				break;
+			case KMEM_ENT_SWAPPED:
+				c->swapped++;
+				break;
+			case KMEM_ENT_MARKER:
+				c->markers++;
+				break;
+			case KMEM_ENT_SWAP_OR_MARKER:
+				c->swap_or_marker++;
+				break;
+			case KMEM_ENT_NONE:
+				break;
 		}
-		else if (e & PM_SWAP)
-			c->swapped++;
 		if (e & PM_SOFT_DIRTY)
 			c->soft_dirty++;
 		if (e & PM_UFFD_WP)
@@ -404,17 +415,17 @@ walk_read(int fd, uint64_t start, uint64_t end, kmem_work *w, kmem_counts *c,
 			errno = ESRCH;
 			return -1;
 		}
-		kmem_count_entries(w->ents, got, c);
+		kmem_count_entries(w->ents, got, w->swap_possible, c);
 		while (cb && i < (size_t) got)
 		{
 			size_t		j;
 
-			if (!(w->ents[i] & (PM_PRESENT | PM_SWAP)))
+			if (!kmem_ent_mapped(w->ents[i], w->swap_possible))
 			{
 				i++;
 				continue;
 			}
-			for (j = i + 1; j < (size_t) got && (w->ents[j] & (PM_PRESENT | PM_SWAP)); j++)
+			for (j = i + 1; j < (size_t) got && kmem_ent_mapped(w->ents[j], w->swap_possible); j++)
 				;
 			cb(cb_arg, addr + i * ps, j - i, w->ents + i);
 			i = j;
@@ -834,4 +845,195 @@ kmem_stat(pid_t pid, pid_t *ppid, uint64_t *minflt, uint64_t *majflt)
 	if (majflt)
 		*majflt = mj;
 	return 0;
+}
+
+/* ---- memory that can still be allocated ----------------------------------- */
+
+/* v1 reports "no limit" as the largest page counter, about 2^63 */
+#define KMEM_NO_LIMIT	(UINT64_C(1) << 62)
+
+/* Reads the first number of a small file ("max" reads as no limit). */
+static int
+read_u64_file(const char *path, uint64_t *val)
+{
+	char		buf[64];
+	int			fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t		n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	if (strncmp(buf, "max", 3) == 0)
+		*val = UINT64_MAX;
+	else
+		*val = strtoull(buf, NULL, 10);
+	return 0;
+}
+
+/*
+ * Where this process's memory cgroup directory is: v1 (the hierarchy
+ * with the memory controller) or else v2.  Returns 1 (dir filled, and the
+ * mount point under which the walk up stops), 0 when there is none.
+ */
+static int
+memcg_dir(char *dir, size_t dirlen, char *mnt, size_t mntlen, bool *v2)
+{
+	char		line[KMEM_PATH_MAX + 256];
+	char		v1path[KMEM_PATH_MAX] = "";
+	char		v2path[KMEM_PATH_MAX] = "";
+	bool		have_v1 = false,
+				have_v2 = false;
+	FILE	   *f = fopen("/proc/self/cgroup", "re");
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+	{
+		char	   *c1 = strchr(line, ':');
+		char	   *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+		size_t		len;
+
+		if (c2 == NULL)
+			continue;
+		*c1 = *c2 = '\0';
+		len = strlen(c2 + 1);
+		if (len > 0 && c2[len] == '\n')
+			c2[len] = '\0';
+		if (c1[1] == '\0' && strcmp(line, "0") == 0)
+		{
+			snprintf(v2path, sizeof(v2path), "%s", c2 + 1);
+			have_v2 = true;
+		}
+		else
+		{
+			char		ctl[256];
+			char	   *save;
+
+			snprintf(ctl, sizeof(ctl), "%s", c1 + 1);
+			for (char *t = strtok_r(ctl, ",", &save); t; t = strtok_r(NULL, ",", &save))
+				if (strcmp(t, "memory") == 0)
+				{
+					snprintf(v1path, sizeof(v1path), "%s", c2 + 1);
+					have_v1 = true;
+				}
+		}
+	}
+	fclose(f);
+
+	/* the hierarchy's mount: "... root mountpoint ... - fstype source opts" */
+	f = fopen("/proc/self/mountinfo", "re");
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+	{
+		char		root[KMEM_PATH_MAX],
+					point[KMEM_PATH_MAX],
+					fstype[64],
+					opts[512];
+		char	   *dash = strstr(line, " - ");
+		const char *path = NULL;
+		size_t		rlen;
+
+		if (dash == NULL ||
+			sscanf(line, "%*d %*d %*s %4095s %4095s", root, point) != 2 ||
+			sscanf(dash + 3, "%63s %*s %511s", fstype, opts) != 2)
+			continue;
+		if (have_v1 && strcmp(fstype, "cgroup") == 0 &&
+			(strstr(opts, ",memory") || strncmp(opts, "memory", 6) == 0))
+			path = v1path, *v2 = false;
+		else if (!have_v1 && have_v2 && strcmp(fstype, "cgroup2") == 0)
+			path = v2path, *v2 = true;
+		if (path == NULL)
+			continue;
+		/* the cgroup's path is relative to the hierarchy's root */
+		rlen = strcmp(root, "/") == 0 ? 0 : strlen(root);
+		if (rlen > 0 && strncmp(path, root, rlen) != 0)
+			continue;			/* not below this mount */
+		snprintf(dir, dirlen, "%s%s", point, path + rlen);
+		snprintf(mnt, mntlen, "%s", point);
+		fclose(f);
+		return 1;
+	}
+	fclose(f);
+	return 0;
+}
+
+int
+kmem_mem_headroom(kmem_headroom *h)
+{
+	char		dir[KMEM_PATH_MAX],
+				mnt[KMEM_PATH_MAX];
+	bool		v2 = false;
+	uint64_t	avail_kb;
+
+	if (kmem_meminfo("MemAvailable", &avail_kb) != 1)
+		return -1;
+	h->bytes = h->limit = avail_kb * 1024;
+	h->usage = 0;
+	snprintf(h->what, sizeof(h->what), "MemAvailable");
+
+	if (!memcg_dir(dir, sizeof(dir), mnt, sizeof(mnt), &v2))
+		return 0;
+	/* from this process's cgroup up to the hierarchy's root */
+	for (;;)
+	{
+		char		lpath[KMEM_PATH_MAX + 32],
+					upath[KMEM_PATH_MAX + 32];
+		uint64_t	limit,
+					usage;
+		char	   *slash;
+
+		snprintf(lpath, sizeof(lpath), "%s/%s", dir, v2 ? "memory.max" : "memory.limit_in_bytes");
+		snprintf(upath, sizeof(upath), "%s/%s", dir, v2 ? "memory.current" : "memory.usage_in_bytes");
+		if (read_u64_file(lpath, &limit) == 0 && read_u64_file(upath, &usage) == 0 &&
+			limit < KMEM_NO_LIMIT)
+		{
+			uint64_t	room = limit > usage ? limit - usage : 0;
+
+			if (room < h->bytes)
+			{
+				size_t		mlen = strlen(mnt);
+
+				h->bytes = room;
+				h->limit = limit;
+				h->usage = usage;
+				snprintf(h->what, sizeof(h->what), "memory cgroup %s",
+						 dir[mlen] ? dir + mlen : "/");
+			}
+		}
+		if (strcmp(dir, mnt) == 0 || (slash = strrchr(dir, '/')) == NULL || slash == dir)
+			break;
+		*slash = '\0';
+		if (strlen(dir) < strlen(mnt))
+			break;
+	}
+	return 0;
+}
+
+int64_t
+kmem_resident_pages(void *addr, size_t npages, unsigned char *vec, size_t vec_len)
+{
+	size_t		ps = kmem_page_size();
+	int64_t		n = 0;
+
+	if (vec_len == 0)
+	{
+		errno = EINVAL;
+		return -1;
+	}
+	for (size_t done = 0; done < npages;)
+	{
+		size_t		k = npages - done < vec_len ? npages - done : vec_len;
+
+		if (mincore((char *) addr + done * ps, k * ps, vec) != 0)
+			return -1;
+		for (size_t i = 0; i < k; i++)
+			n += vec[i] & 1;
+		done += k;
+	}
+	return n;
 }

@@ -66,6 +66,55 @@ kmem_pfn(uint64_t ent)
 	return (ent & PM_PRESENT) ? (ent & PM_PFN_MASK) : 0;
 }
 
+/*
+ * What an entry says of its page.  The kernel reports every non-present,
+ * non-empty PTE with bit 62 ("swapped"), swap entries and PTE markers
+ * alike; userfaultfd write-protect leaves a marker on every untouched page
+ * it protects, so that on a machine without swap a tracking backend would
+ * seem to have its untouched pages swapped out.  A marker is the swap type
+ * the kernel reserves for them (SWP_PTE_MARKER, the last of 32), but the
+ * type is shown only to CAP_SYS_ADMIN, like frame numbers.  Without it:
+ * a marker always carries bit 57 (uffd-wp); and where no swap entry can
+ * exist (a shmem or file mapping never has one in its PTEs, and without
+ * swap configured nothing does), bit 62 can only be a marker.  What stays
+ * undecidable is said so (KMEM_ENT_SWAP_OR_MARKER), never guessed.  Every
+ * reader of pagemap entries decides with kmem_ent_decode.
+ */
+#define KMEM_SWP_PTE_MARKER		31
+
+typedef enum kmem_ent_kind
+{
+	KMEM_ENT_NONE,				/* no PTE */
+	KMEM_ENT_PRESENT,
+	KMEM_ENT_SWAPPED,			/* a swap entry: the page is in swap */
+	KMEM_ENT_MARKER,			/* a PTE marker (uffd-wp): not mapped */
+	KMEM_ENT_SWAP_OR_MARKER		/* one of the two; privilege hides which */
+} kmem_ent_kind;
+
+static inline kmem_ent_kind
+kmem_ent_decode(uint64_t ent, bool swap_possible)
+{
+	if (ent & PM_PRESENT)
+		return KMEM_ENT_PRESENT;
+	if (!(ent & PM_SWAP))
+		return KMEM_ENT_NONE;
+	/* offset 0 is a swap area's header: a zero field means hidden */
+	if (ent & PM_PFN_MASK)
+		return PM_SWAP_TYPE(ent) == KMEM_SWP_PTE_MARKER ? KMEM_ENT_MARKER : KMEM_ENT_SWAPPED;
+	if (!(ent & PM_UFFD_WP))
+		return KMEM_ENT_SWAPPED;
+	return swap_possible ? KMEM_ENT_SWAP_OR_MARKER : KMEM_ENT_MARKER;
+}
+
+/* a page the process maps (present), or may have in swap */
+static inline bool
+kmem_ent_mapped(uint64_t ent, bool swap_possible)
+{
+	kmem_ent_kind k = kmem_ent_decode(ent, swap_possible);
+
+	return k == KMEM_ENT_PRESENT || k == KMEM_ENT_SWAPPED || k == KMEM_ENT_SWAP_OR_MARKER;
+}
+
 /* ---- PAGEMAP_SCAN ---------------------------------------------------- */
 
 typedef struct kmem_scan
@@ -136,6 +185,8 @@ typedef struct kmem_counts
 	uint64_t	exclusive;		/* present and mapped by this process only */
 	uint64_t	soft_dirty;
 	uint64_t	uffd_wp;
+	uint64_t	markers;		/* not present: a PTE marker (uffd-wp) */
+	uint64_t	swap_or_marker; /* one of the two, which is hidden */
 } kmem_counts;
 
 /* Caller-owned scratch space for the summary and row walkers. */
@@ -149,22 +200,25 @@ typedef struct kmem_work
 										 * longjmp; nonzero stops */
 	void	   *tick_arg;
 	bool		use_scan;		/* PAGEMAP_SCAN for presence if available */
+	bool		swap_possible;	/* a PTE of the range can be a swap entry
+								 * (private mapping, swap configured) */
 } kmem_work;
 
-/* Per-page presence callback of kmem_walk_present: a run of present pages. */
+/* Callback of kmem_walk: a run of mapped (present or swapped) pages. */
 typedef void (*kmem_run_cb) (void *arg, uint64_t addr, size_t npages,
 							 const uint64_t *ents);
 
 /*
  * Walks [start, end) and calls cb for every run of present or swapped pages
- * with their pagemap entries; absent pages are skipped without reading them
- * when PAGEMAP_SCAN is available.  cb may be NULL.  Adds to *c.  Returns 0,
+ * with their pagemap entries (PTE markers are neither); absent pages are
+ * skipped without reading them when PAGEMAP_SCAN is available.  cb may be NULL.  Adds to *c.  Returns 0,
  * or -1 (errno; ESRCH when the process went away during the walk).
  */
 extern int	kmem_walk(int fd, uint64_t start, uint64_t end, kmem_work *w,
 					  kmem_counts *c, kmem_run_cb cb, void *cb_arg);
 
-extern void kmem_count_entries(const uint64_t *ents, size_t n, kmem_counts *c);
+extern void kmem_count_entries(const uint64_t *ents, size_t n, bool swap_possible,
+							   kmem_counts *c);
 
 /* ---- kpageflags / kpagecount -------------------------------------------- */
 
@@ -253,5 +307,34 @@ extern int	kmem_meminfo_keys(const char *const *keys, uint64_t *vals, int nkeys)
 
 /* Reads the parent pid and minor/major fault counts from /proc/PID/stat. */
 extern int	kmem_stat(pid_t pid, pid_t *ppid, uint64_t *minflt, uint64_t *majflt);
+
+/* ---- memory that can still be allocated ----------------------------------- */
+
+/*
+ * How many bytes this process can still make the kernel allocate before a
+ * memory limit stops it: the least of, for every memory cgroup from this
+ * process's up to the root of its hierarchy, its limit less its usage
+ * (v1 memory.limit_in_bytes - memory.usage_in_bytes, v2 memory.max -
+ * memory.current), and of /proc/meminfo's MemAvailable.  what names the
+ * tightest ("memory cgroup /a/b", "MemAvailable"); limit and usage are its
+ * figures (for MemAvailable, limit is MemAvailable and usage 0).
+ */
+typedef struct kmem_headroom
+{
+	uint64_t	bytes;
+	uint64_t	limit;
+	uint64_t	usage;
+	char		what[KMEM_PATH_MAX];
+} kmem_headroom;
+
+extern int	kmem_mem_headroom(kmem_headroom *h);
+
+/*
+ * How many of the npages base pages from addr exist in their backing
+ * object (page cache or shmem file; mincore), reading at most vec_len at a
+ * time into the caller's vec.  -1 with errno on error.
+ */
+extern int64_t kmem_resident_pages(void *addr, size_t npages, unsigned char *vec,
+								   size_t vec_len);
 
 #endif							/* PTBM_KMEM_H */

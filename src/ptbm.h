@@ -11,76 +11,8 @@
 
 #include "fmgr.h"
 
-typedef enum PtbmKind
-{
-	PTBM_SHARED_ANON,			/* MAP_SHARED | MAP_ANONYMOUS: a shmem file */
-	PTBM_PRIVATE_ANON,			/* MAP_PRIVATE | MAP_ANONYMOUS */
-	PTBM_SHARED_MEMFD,			/* memfd_create, MAP_SHARED */
-	PTBM_SHARED_FILE,			/* file under the data directory, MAP_SHARED */
-	PTBM_PRIVATE_FILE			/* the same file, MAP_PRIVATE */
-} PtbmKind;
-
-typedef enum PtbmHuge
-{
-	PTBM_HUGE_OFF,				/* base pages */
-	PTBM_HUGE_THP,				/* MADV_HUGEPAGE: transparent huge pages */
-	PTBM_HUGE_HUGETLB			/* MAP_HUGETLB / MFD_HUGETLB */
-} PtbmHuge;
-
-/* hugetlb page tables are shared per fully mapped, aligned PUD range */
-#define PTBM_PT_SHARE_SIZE	((Size) 1 << 30)
-
-/*
- * The buffer-table region.  Mapped by the postmaster in _PG_init, before any
- * child exists, so every backend and auxiliary process inherits the mapping
- * at the same address; each process's copy of this struct is inherited the
- * same way and never changes afterwards (generation changes only in the
- * postmaster, before it forks the next generation of children).
- */
-typedef struct PtbmRegion
-{
-	char	   *base;			/* NULL: not loaded via shared_preload_libraries */
-	Size		size;			/* bytes, a multiple of page_size */
-	Size		page_size;		/* bytes per region page */
-	int64		pages;			/* size / page_size */
-	PtbmKind	kind;
-	int			fd;				/* memfd or file kinds: the backing object */
-	char		file[MAXPGPATH];	/* file kinds: path under the data dir */
-	int			generation;		/* 1 at start, +1 per crash-restart cycle */
-	PtbmHuge	huge;
-	int			base_per_page;	/* base (pagemap) pages per region page */
-	bool		pt_sharing;		/* hugetlb page tables can be shared */
-} PtbmRegion;
-
-/*
- * The touch ledger: per backend slot (BackendId), one bit per granule of
- * region pages that the backend accessed through ptbm_touch, ptbm_read or
- * ptbm_write.  Written only by the slot's own backend, read by any; cleared
- * when the backend exits.  It tells a page a backend faulted in itself from
- * one that became present otherwise (fault-around, shared page tables).
- */
-extern int64 ptbm_ledger_granule;	/* region pages per bit */
-extern void ptbm_ledger_mark(int64 first, int64 count);
-/* a slot's bitmap (bit g: granule g), or NULL when unknown */
-extern const uint8 *ptbm_ledger_bits(int backend_id);
-extern void ptbm_ledger_set_tracking(int mechanism);
-extern int	ptbm_ledger_tracking(int backend_id);
-
-extern PtbmRegion ptbm_region;
-
-extern const char *ptbm_kind_name(PtbmKind kind);
-extern const char *ptbm_huge_name(PtbmHuge huge);
-extern bool ptbm_kind_is_shared(PtbmKind kind);
-
-/* address of a region page */
-static inline uint64
-ptbm_page_addr(int64 page)
-{
-	return (uint64) (uintptr_t) ptbm_region.base + (uint64) page * ptbm_region.page_size;
-}
-
-/* ptbm.c */
-extern void ptbm_require_region(void);
+#include "ptbm_ledger.h"
+#include "ptbm_region.h"
 
 /* ptbm_sharing.c: the processes of the cluster */
 typedef struct PtbmProc
@@ -95,6 +27,7 @@ extern PtbmProc *ptbm_cluster_procs(int *nprocs);
 extern bool ptbm_proc_alive(const PtbmProc *proc);
 struct kmem_work;
 extern void ptbm_init_work(struct kmem_work *w, bool use_scan);
+extern bool ptbm_region_swap_possible(void);
 
 /* ptbm_writes.c */
 extern const char *ptbm_write_tracking_mechanism(void);

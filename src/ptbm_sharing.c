@@ -141,7 +141,21 @@ ptbm_tick(void *arg)
 	return 0;
 }
 
-/* Scratch space for kmem_walk, with interrupt checks between batches. */
+/*
+ * Whether a PTE of the region can hold a swap entry: only in a private
+ * mapping, and only with swap configured (shmem and file pages never leave
+ * one in a page table).
+ */
+bool
+ptbm_region_swap_possible(void)
+{
+	uint64		swap_kb = 0;
+
+	return !ptbm_kind_is_shared(ptbm_region.kind) &&
+		(kmem_meminfo("SwapTotal", &swap_kb) != 1 || swap_kb > 0);
+}
+
+/* Scratch space for kmem_walk of the region, with interrupt checks between batches. */
 void
 ptbm_init_work(kmem_work *w, bool use_scan)
 {
@@ -152,6 +166,7 @@ ptbm_init_work(kmem_work *w, bool use_scan)
 	w->ents_len = PTBM_WALK_ENTS;
 	w->tick = ptbm_tick;
 	w->use_scan = use_scan;
+	w->swap_possible = ptbm_region_swap_possible();
 }
 
 /*
@@ -244,7 +259,7 @@ ptbm_backends(PG_FUNCTION_ARGS)
 				continue;
 			present_kb = c.present * kmem_page_size() / 1024;
 			private_kb = c.exclusive * kmem_page_size() / 1024;
-			swap_kb = c.swapped * kmem_page_size() / 1024;
+			/* swap stays smaps': it counts swap entries only, never a marker */
 		}
 
 		values[i++] = Int32GetDatum(procs[p].pid);

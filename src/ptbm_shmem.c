@@ -322,6 +322,7 @@ ptbm_shmem_backends(PG_FUNCTION_ARGS)
 	procs = ptbm_cluster_procs(&nprocs);
 	/* PAGEMAP_SCAN is used directly in ptbm_shmem_walk */
 	ptbm_init_work(&w, false);
+	w.swap_possible = false;	/* shmem: no swap entry in a PTE */
 
 	for (int p = 0; p < nprocs; p++)
 	{
@@ -473,6 +474,7 @@ ptbm_buffer_ptes(PG_FUNCTION_ARGS)
 
 	/* PAGEMAP_SCAN is used directly in ptbm_shmem_walk */
 	ptbm_init_work(&w, false);
+	w.swap_possible = false;	/* shmem: no swap entry in a PTE */
 	acc.seg = &seg;
 	acc.present = palloc_extended((Size) NBuffers * sizeof(int32),
 								  MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);

@@ -227,6 +227,23 @@ ptbm_open_kpage(const char *file, const char *column)
 	return fd;
 }
 
+/*
+ * Said once: a non-present, write-protected entry of a private region on a
+ * machine with swap is a swap entry or a uffd-wp marker, and only the swap
+ * type, which the kernel hides with frame numbers, tells which.
+ */
+static void
+ptbm_swap_hidden_notice(void)
+{
+	static bool said = false;
+
+	if (!said)
+		ereport(NOTICE,
+				(errmsg("swapped is NULL for pages that are swapped out or only write-protected"),
+				 errdetail("The kernel shows the swap type that tells them apart only to processes with CAP_SYS_ADMIN.")));
+	said = true;
+}
+
 static bool
 ptbm_soft_dirty_supported(void)
 {
@@ -539,6 +556,7 @@ ptbm_pte(PG_FUNCTION_ARGS)
 	const uint8 *ledger;
 	const char *tracking;
 	bool		uffd_tracking;
+	bool		swap_possible;
 	Datum		via[PTBM_VIA_NAMES];
 	PtbmRowWriter *rows;
 	MemoryContext rowctx;
@@ -566,6 +584,7 @@ ptbm_pte(PG_FUNCTION_ARGS)
 	frames = ptbm_frames_for_caller();
 	soft_dirty = ptbm_soft_dirty_supported();
 	scan = kmem_get_caps()->pagemap_scan;
+	swap_possible = ptbm_region_swap_possible();
 	backend_id = ptbm_backend_id(pid);
 	/* the pages it touched itself: known per page only at one page a bit */
 	ledger = ptbm_ledger_granule == 1 ? ptbm_ledger_bits(backend_id) : NULL;
@@ -667,6 +686,7 @@ ptbm_pte(PG_FUNCTION_ARGS)
 			bool		present = (e & PM_PRESENT) != 0;
 			int			touched;
 			bool		via_null;
+			kmem_ent_kind kind;
 			int			shape = frames ? -1 : PTBM_VIA_NAMES;
 
 			values[PTE_PAGE] = Int64GetDatum(page);
@@ -674,7 +694,13 @@ ptbm_pte(PG_FUNCTION_ARGS)
 			prev_addr = page_addr;
 			SET_VARSIZE(&addr_text, VARHDRSZ + addr_len);
 			values[PTE_PRESENT] = BoolGetDatum(present);
-			values[PTE_SWAPPED] = BoolGetDatum(!present && (e & PM_SWAP));
+			/* a PTE marker is not a swapped page: kmem decides */
+			kind = kmem_ent_decode(e, swap_possible);
+			values[PTE_SWAPPED] = BoolGetDatum(kind == KMEM_ENT_SWAPPED);
+			if (nulls[PTE_SWAPPED] != (kind == KMEM_ENT_SWAP_OR_MARKER))
+				nulls[PTE_SWAPPED] = kind == KMEM_ENT_SWAP_OR_MARKER;
+			if (kind == KMEM_ENT_SWAP_OR_MARKER)
+				ptbm_swap_hidden_notice();
 			values[PTE_SHARED] = BoolGetDatum((e & PM_FILE) != 0);
 			values[PTE_EXCLUSIVE] = BoolGetDatum((e & PM_MMAP_EXCLUSIVE) != 0);
 			values[PTE_SOFT_DIRTY] = BoolGetDatum((e & PM_SOFT_DIRTY) != 0);
@@ -746,6 +772,35 @@ ptbm_pte(PG_FUNCTION_ARGS)
 
 #define PTBM_TOUCH_COLS 4
 
+/* pages touched per guarded access, between interrupt checks */
+#define PTBM_TOUCH_BATCH	4096
+
+typedef struct PtbmTouch
+{
+	char	   *first;			/* first byte of the first page */
+	int64		pages;
+	bool		write;
+	char		sink;			/* what the reads add up to */
+} PtbmTouch;
+
+/* One batch of ptbm_touch, under the SIGBUS guard: no ERROR in here. */
+static void
+ptbm_touch_batch(void *arg)
+{
+	PtbmTouch  *t = arg;
+
+	for (int64 k = 0; k < t->pages; k++)
+	{
+		char	   *p = t->first + k * ptbm_region.page_size;
+
+		if (t->write)
+			/* a write access that keeps the data, even with racing writers */
+			(void) __atomic_fetch_or((unsigned char *) p, 0, __ATOMIC_RELAXED);
+		else
+			t->sink += *(volatile char *) p;
+	}
+}
+
 Datum
 ptbm_touch(PG_FUNCTION_ARGS)
 {
@@ -755,12 +810,11 @@ ptbm_touch(PG_FUNCTION_ARGS)
 	int64		first;
 	int64		count;
 	char	   *mode;
-	bool		write;
+	PtbmTouch	t = {0};
 	struct rusage before,
 				after;
 	instr_time	start,
 				elapsed;
-	volatile char sink = 0;
 
 	ptbm_require_region();
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
@@ -768,9 +822,9 @@ ptbm_touch(PG_FUNCTION_ARGS)
 	count = ptbm_range_args(fcinfo, 0, &first);
 	mode = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	if (strcmp(mode, "read") == 0)
-		write = false;
+		t.write = false;
 	else if (strcmp(mode, "write") == 0)
-		write = true;
+		t.write = true;
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -780,31 +834,42 @@ ptbm_touch(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 
+	ptbm_region_check_access("ptbm_touch", first, count, t.write);
 	ptbm_ledger_mark(first, count);
 	getrusage(RUSAGE_SELF, &before);
 	INSTR_TIME_SET_CURRENT(start);
-	for (int64 k = 0; k < count; k++)
+	for (int64 done = 0; done < count; done += t.pages)
 	{
-		char	   *p = ptbm_region.base + (first + k) * ptbm_region.page_size;
-
-		if ((k & 4095) == 0)
-			CHECK_FOR_INTERRUPTS();
-		if (write)
-			/* a write access that keeps the data, even with racing writers */
-			(void) __atomic_fetch_or((unsigned char *) p, 0, __ATOMIC_RELAXED);
-		else
-			sink += *(volatile char *) p;
+		CHECK_FOR_INTERRUPTS();
+		t.first = ptbm_region.base + (first + done) * ptbm_region.page_size;
+		t.pages = Min(count - done, PTBM_TOUCH_BATCH);
+		ptbm_region_access(ptbm_touch_batch, &t);
 	}
 	INSTR_TIME_SET_CURRENT(elapsed);
 	INSTR_TIME_SUBTRACT(elapsed, start);
 	getrusage(RUSAGE_SELF, &after);
-	(void) sink;
 
 	values[0] = Int64GetDatum(count);
 	values[1] = Int64GetDatum(after.ru_minflt - before.ru_minflt);
 	values[2] = Int64GetDatum(after.ru_majflt - before.ru_majflt);
 	values[3] = Float8GetDatum(INSTR_TIME_GET_MILLISEC(elapsed));
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/* ptbm_read and ptbm_write: one copy, under the SIGBUS guard */
+typedef struct PtbmCopy
+{
+	void	   *to;
+	const void *from;
+	Size		len;
+} PtbmCopy;
+
+static void
+ptbm_copy(void *arg)
+{
+	PtbmCopy   *c = arg;
+
+	memcpy(c->to, c->from, c->len);
 }
 
 Datum
@@ -814,6 +879,7 @@ ptbm_write(PG_FUNCTION_ARGS)
 	bytea	   *data;
 	int32		offset;
 	int32		len;
+	PtbmCopy	c;
 
 	ptbm_require_region();
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
@@ -824,9 +890,12 @@ ptbm_write(PG_FUNCTION_ARGS)
 	len = VARSIZE_ANY_EXHDR(data);
 	ptbm_check_in_page(page, offset, len);
 
+	ptbm_region_check_access("ptbm_write", page, 1, true);
 	ptbm_ledger_mark(page, 1);
-	memcpy(ptbm_region.base + page * ptbm_region.page_size + offset,
-		   VARDATA_ANY(data), len);
+	c.to = ptbm_region.base + page * ptbm_region.page_size + offset;
+	c.from = VARDATA_ANY(data);
+	c.len = len;
+	ptbm_region_access(ptbm_copy, &c);
 	PG_RETURN_INT32(len);
 }
 
@@ -837,6 +906,7 @@ ptbm_read(PG_FUNCTION_ARGS)
 	int32		len;
 	int32		offset;
 	bytea	   *result;
+	PtbmCopy	c;
 
 	ptbm_require_region();
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
@@ -846,9 +916,13 @@ ptbm_read(PG_FUNCTION_ARGS)
 	offset = PG_GETARG_INT32(2);
 	ptbm_check_in_page(page, offset, len);
 
+	ptbm_region_check_access("ptbm_read", page, 1, false);
 	ptbm_ledger_mark(page, 1);
 	result = palloc(VARHDRSZ + len);
 	SET_VARSIZE(result, VARHDRSZ + len);
-	memcpy(VARDATA(result), ptbm_region.base + page * ptbm_region.page_size + offset, len);
+	c.to = VARDATA(result);
+	c.from = ptbm_region.base + page * ptbm_region.page_size + offset;
+	c.len = len;
+	ptbm_region_access(ptbm_copy, &c);
 	PG_RETURN_BYTEA_P(result);
 }

@@ -113,21 +113,61 @@ starts_after_fix('shared_file over a directory',
 is(-s "$datadir/pg_dynshmem/ptbm_region", 8 * 1024 * 1024,
 	'shared_file: the file was created once the directory was gone');
 
-# ---- a symbolic link where the file should be: never followed ----
+# ---- whatever is at the file's name is never followed nor reused ----
+# The region file is created anew at every start; a symbolic link or a
+# hard link at its name is removed (never its target), and the log says so.
 my $victim = "${PostgreSQL::Test::Utils::tmp_check}/victim";
-open my $vfh, '>', $victim or die $!;
-print $vfh "precious data";
-close $vfh;
+
+sub write_victim
+{
+	open my $vfh, '>', $victim or die $!;
+	print $vfh "precious data";
+	close $vfh;
+	return;
+}
+
+sub replaced
+{
+	my ($name, $warning) = @_;
+	ptbm_settings($node, 'ptbm.region_size' => '8MB', 'ptbm.region_kind' => 'shared_file');
+	my $offset = -s $node->logfile;
+	ok($node->start(fail_ok => 1), "shared_file over $name: starts");
+	like(slurp_file($node->logfile, $offset),
+		qr/LOG:  replacing "[^"]*ptbm_region": it was $warning/,
+		"shared_file over $name: the log says what was replaced");
+	is(slurp_file($victim), 'precious data', "shared_file over $name: its target untouched");
+	my @st = lstat("$datadir/pg_dynshmem/ptbm_region");
+	ok(-f _ && !-l _ && $st[3] == 1, "shared_file over $name: a new regular file with one link");
+	is($st[7], 8 * 1024 * 1024, "shared_file over $name: of the region's size");
+	$node->stop;
+	return;
+}
+
+write_victim();
 unlink "$datadir/pg_dynshmem/ptbm_region";
 symlink($victim, "$datadir/pg_dynshmem/ptbm_region") or die "symlink: $!";
+replaced('a symbolic link', 'a symbolic link');
+
+write_victim();
+unlink "$datadir/pg_dynshmem/ptbm_region";
+link($victim, "$datadir/pg_dynshmem/ptbm_region") or die "link: $!";
+replaced('a hard link', 'a file with more than one link');
+is((stat $victim)[3], 1, 'shared_file over a hard link: the other name keeps its file');
+
+# pg_dynshmem itself a symbolic link: the file is never created through it
+my $elsewhere = "${PostgreSQL::Test::Utils::tmp_check}/elsewhere";
+mkdir $elsewhere or die $!;
+rename("$datadir/pg_dynshmem", "$datadir/pg_dynshmem.real") or die $!;
+symlink($elsewhere, "$datadir/pg_dynshmem") or die $!;
 fails_to_start(
-	'shared_file over a symbolic link',
-	qr/could not create the ptbm region file "[^"]*ptbm_region": Too many levels of symbolic links/,
+	'pg_dynshmem a symbolic link',
+	qr/could not open directory "[^"]*pg_dynshmem" for the ptbm region file: (Too many levels of symbolic links|Not a directory)/,
 	'ptbm.region_size' => '8MB',
 	'ptbm.region_kind' => 'shared_file');
-is(slurp_file($victim), 'precious data', 'shared_file over a symbolic link: its target untouched');
-unlink "$datadir/pg_dynshmem/ptbm_region" or die $!;
-starts_after_fix('shared_file over a symbolic link', 'ptbm.region_kind' => 'shared_file');
+ok(!-e "$elsewhere/ptbm_region", 'pg_dynshmem a symbolic link: nothing created through it');
+unlink "$datadir/pg_dynshmem" or die $!;
+rename("$datadir/pg_dynshmem.real", "$datadir/pg_dynshmem") or die $!;
+starts_after_fix('pg_dynshmem a symbolic link', 'ptbm.region_kind' => 'shared_file');
 
 # ---- not enough address space: RLIMIT_AS below the region ----
 # The limit (about 4GB) lets the server itself start (checked with a

@@ -128,8 +128,8 @@ foreach my $kind (qw(shared_anon shared_memfd shared_file private_anon))
 			is(file_bytes($file, 5 * $psz + 10, 4), '00000000',
 				"$what: the file holds zeros");
 			is(-s $file, $size, "$what: the file keeps its size");
-			is((stat $file)[12], 0,
-				"$what: the reset punched the whole file: no block left");
+			cmp_ok((stat $file)[12] * 512, '>=', $size,
+				"$what: the reset allocated every block of the file again (no write can find the disk full)");
 			is((stat $file)[1], $inode, "$what: the same file");
 		}
 

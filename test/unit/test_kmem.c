@@ -715,11 +715,11 @@ test_pure(void)
 	   "kmem_pfn: frame of a present entry only, flag bits stripped");
 
 	memset(&c, 0, sizeof(c));
-	kmem_count_entries(ents, sizeof(ents) / sizeof(ents[0]), &c);
+	kmem_count_entries(ents, sizeof(ents) / sizeof(ents[0]), true, &c);
 	ok(c.present == 4 && c.file == 2 && c.exclusive == 2 && c.swapped == 1 &&
 	   c.soft_dirty == 2 && c.uffd_wp == 1 && c.pages == 0,
 	   "kmem_count_entries on synthetic entries");
-	kmem_count_entries(ents, 2, &c);
+	kmem_count_entries(ents, 2, true, &c);
 	OK_EQ(c.present, 5, "kmem_count_entries adds to the counts");
 
 	ok(kmem_kpf_name(4) && strcmp(kmem_kpf_name(4), "dirty") == 0 &&
@@ -1897,6 +1897,49 @@ test_uffd(void)
 	uffd = kmem_uffd_wp_start(base, WT_PAGES * ps);
 	ok(uffd >= 0, "uffd: the parent tracks its writes (unprivileged, user-mode only)");
 	ok(child_touch(&ch, 't', base, WT_PAGES), "uffd: the child registers its own tracking");
+
+	/*
+	 * Untouched protected pages hold a PTE marker, which pagemap reports
+	 * with the "swapped" bit: no reader may take it for a swapped page.
+	 */
+	{
+		uint64_t	e;
+		kmem_counts c = {0};
+		kmem_work	w = {0};
+		uint64_t	ents[WT_PAGES];
+		struct page_region vec[8];
+		int			fd = kmem_pagemap_open(0);
+
+		pm_read(fd, page(base, 50), 1, &e);
+		ok((e & PM_SWAP) && (e & PM_UFFD_WP) && !(e & PM_PRESENT),
+		   "uffd: pagemap shows an untouched protected page with bits 62 and 57 (a PTE marker)");
+		ok(kmem_ent_decode(e, false) == KMEM_ENT_MARKER && !kmem_ent_mapped(e, false),
+		   "uffd: kmem tells the marker from a swap entry where no swap entry can be (shmem)");
+		if (e & PM_PFN_MASK)
+			ok(kmem_ent_decode(e, true) == KMEM_ENT_MARKER,
+			   "uffd: with the swap type visible, a marker wherever it is (type %d)",
+			   (int) PM_SWAP_TYPE(e));
+		else
+			ok(kmem_ent_decode(e, true) == KMEM_ENT_SWAP_OR_MARKER,
+			   "uffd: with the swap type hidden, where swap entries can be: said to be undecidable");
+		ok(kmem_ent_decode(PM_SWAP | (UINT64_C(3) << 5) | 1, true) == KMEM_ENT_SWAPPED &&
+		   kmem_ent_decode(PM_SWAP, true) == KMEM_ENT_SWAPPED,
+		   "uffd: a swap entry (type 1 offset 3; hidden without uffd-wp) decodes as swapped");
+		w.ents = ents;
+		w.ents_len = WT_PAGES;
+		w.vec = vec;
+		w.vec_len = 8;
+		for (int scan = 0; scan < 2; scan++)
+		{
+			memset(&c, 0, sizeof(c));
+			w.use_scan = scan;
+			w.swap_possible = false;	/* shared: no swap entry in its PTEs */
+			kmem_walk(fd, A(base), A(base) + WT_PAGES * ps, &w, &c, NULL, NULL);
+			OK_EQ(c.swapped, 0, "uffd: kmem_walk (%s) counts no swapped page", scan ? "PAGEMAP_SCAN" : "pread");
+			OK_EQ(c.markers, WT_PAGES, "uffd: and a marker on each of the %d protected pages", WT_PAGES);
+		}
+		close(fd);
+	}
 
 	/* parent writes 10-19; the child writes 20-29 and reads 10-19 */
 	for (int i = 10; i < 20; i++)
