@@ -296,20 +296,36 @@ uffd_open(void)
 	return fd;
 }
 
-int
-kmem_uffd_wp_protect(int uffd, void *addr, size_t len)
+static int
+uffd_wp(int uffd, void *addr, size_t len, bool protect)
 {
 	struct uffdio_writeprotect wp;
+	int			r;
 
 	memset(&wp, 0, sizeof(wp));
 	wp.range.start = (uint64_t) (uintptr_t) addr;
 	wp.range.len = len;
-	wp.mode = UFFDIO_WRITEPROTECT_MODE_WP;
-	return ioctl(uffd, UFFDIO_WRITEPROTECT, &wp);
+	wp.mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0;
+	do
+		r = ioctl(uffd, UFFDIO_WRITEPROTECT, &wp);
+	while (r < 0 && errno == EAGAIN);	/* the mm changed under the call */
+	return r;
 }
 
 int
-kmem_uffd_wp_start(void *addr, size_t len)
+kmem_uffd_wp_protect(int uffd, void *addr, size_t len)
+{
+	return uffd_wp(uffd, addr, len, true);
+}
+
+int
+kmem_uffd_wp_unprotect(int uffd, void *addr, size_t len)
+{
+	return uffd_wp(uffd, addr, len, false);
+}
+
+int
+kmem_uffd_wp_register(void *addr, size_t len)
 {
 	struct uffdio_register reg;
 	int			fd = uffd_open();
@@ -320,8 +336,23 @@ kmem_uffd_wp_start(void *addr, size_t len)
 	reg.range.start = (uint64_t) (uintptr_t) addr;
 	reg.range.len = len;
 	reg.mode = UFFDIO_REGISTER_MODE_WP;
-	if (ioctl(fd, UFFDIO_REGISTER, &reg) != 0 ||
-		kmem_uffd_wp_protect(fd, addr, len) != 0)
+	if (ioctl(fd, UFFDIO_REGISTER, &reg) != 0)
+	{
+		int			save = errno;
+
+		close(fd);
+		errno = save;
+		return -1;
+	}
+	return fd;
+}
+
+int
+kmem_uffd_wp_start(void *addr, size_t len)
+{
+	int			fd = kmem_uffd_wp_register(addr, len);
+
+	if (fd >= 0 && kmem_uffd_wp_protect(fd, addr, len) != 0)
 	{
 		int			save = errno;
 

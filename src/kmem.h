@@ -160,16 +160,23 @@ kmem_scan_set_flags(kmem_scan *s, uint64_t flags)
 /* ---- write tracking: userfaultfd asynchronous write-protect ------------- */
 
 /*
- * Write-protects [addr, addr + len) of this process in asynchronous mode:
- * the first write to a page after that unprotects it without any signal or
- * thread, and PAGEMAP_SCAN's PAGE_IS_WRITTEN lists the pages written since.
- * Unprivileged (UFFD_USER_MODE_ONLY).  Returns the userfaultfd (to keep
- * open while tracking) or -1.
+ * Registers [addr, addr + len) of this process for userfaultfd
+ * write-protect in asynchronous mode: once a page is write-protected
+ * (kmem_uffd_wp_protect), the first write to it unprotects it without any
+ * signal or thread, and PAGEMAP_SCAN's PAGE_IS_WRITTEN lists the pages
+ * written since.  Registering changes the VMA only; protecting builds the
+ * page tables of the protected range (a marker on every untouched page).
+ * Unprivileged (UFFD_USER_MODE_ONLY).  Returns the userfaultfd (to keep open
+ * while tracking) or -1.
  */
-extern int	kmem_uffd_wp_start(void *addr, size_t len);
+extern int	kmem_uffd_wp_register(void *addr, size_t len);
 
-/* Write-protects the range again (reset); 0 or -1. */
+/* Write-protects (again), or unprotects, a registered range; 0 or -1. */
 extern int	kmem_uffd_wp_protect(int uffd, void *addr, size_t len);
+extern int	kmem_uffd_wp_unprotect(int uffd, void *addr, size_t len);
+
+/* Registers and write-protects the whole range: the fd, or -1. */
+extern int	kmem_uffd_wp_start(void *addr, size_t len);
 
 /* Stops tracking and closes the descriptor; 0 or -1. */
 extern int	kmem_uffd_wp_stop(int uffd, void *addr, size_t len);

@@ -22,8 +22,10 @@
 
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "nodes/parsenodes.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
+#include "tcop/utility.h"
 #include "utils/guc.h"
 
 #include "kmem.h"
@@ -55,12 +57,17 @@ static bool ptbm_track_writes_guc = false;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static ClientAuthentication_hook_type prev_client_auth_hook = NULL;
+static ProcessUtility_hook_type prev_process_utility_hook = NULL;
 
 void		_PG_init(void);
 static void ptbm_check_settings(void);
 static void ptbm_shmem_startup(void);
 static void ptbm_shmem_request(void);
 static void ptbm_client_auth(struct Port *port, int status);
+static void ptbm_process_utility(PlannedStmt *pstmt, const char *queryString,
+								 bool readOnlyTree, ProcessUtilityContext context,
+								 ParamListInfo params, QueryEnvironment *queryEnv,
+								 DestReceiver *dest, QueryCompletion *qc);
 static bool ptbm_check_enum(const char *name, const struct config_enum_entry *opts,
 							const char *hint);
 
@@ -126,7 +133,7 @@ _PG_init(void)
 							 false,
 							 PGC_SIGHUP,
 							 0,
-							 NULL, NULL, NULL);
+							 NULL, ptbm_track_writes_assign, NULL);
 
 	DefineCustomBoolVariable("ptbm.row_templates",
 							 "Forms each shape of ptbm_pte row once and patches copies of it.",
@@ -146,6 +153,8 @@ _PG_init(void)
 
 	prev_client_auth_hook = ClientAuthentication_hook;
 	ClientAuthentication_hook = ptbm_client_auth;
+	prev_process_utility_hook = ProcessUtility_hook;
+	ProcessUtility_hook = ptbm_process_utility;
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = ptbm_shmem_request;
@@ -211,28 +220,44 @@ ptbm_check_enum(const char *name, const struct config_enum_entry *opts,
 /*
  * Runs in each client backend after authentication: the earliest point at
  * which a backend of its own can register the region (fork does not
- * inherit userfaultfd registrations).  A kernel that cannot track is
- * reported once per backend as a WARNING, not a failed connection.
+ * inherit userfaultfd registrations).  Nothing here may fail the
+ * connection; ptbm_tracking_login never raises.
  */
 static void
 ptbm_client_auth(struct Port *port, int status)
 {
 	if (prev_client_auth_hook)
 		prev_client_auth_hook(port, status);
-	if (status != STATUS_OK || !ptbm_track_writes_guc || ptbm_region.base == NULL)
-		return;
-	PG_TRY();
-	{
-		ptbm_start_tracking();
-	}
-	PG_CATCH();
-	{
-		EmitErrorReport();
-		FlushErrorState();
-		ereport(WARNING,
-				(errmsg("ptbm.track_writes is on but this backend does not track writes")));
-	}
-	PG_END_TRY();
+	if (status == STATUS_OK)
+		ptbm_tracking_login(ptbm_track_writes_guc);
+}
+
+/*
+ * DISCARD ALL and RESET ALL hand a pooled connection to its next user: the
+ * previous user's written set must not reach it, so tracking starts again
+ * as at login.
+ */
+static void
+ptbm_process_utility(PlannedStmt *pstmt, const char *queryString,
+					 bool readOnlyTree, ProcessUtilityContext context,
+					 ParamListInfo params, QueryEnvironment *queryEnv,
+					 DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *stmt = pstmt->utilityStmt;
+	bool		session_reset;
+
+	session_reset = (IsA(stmt, DiscardStmt) && ((DiscardStmt *) stmt)->target == DISCARD_ALL) ||
+		(IsA(stmt, VariableSetStmt) && ((VariableSetStmt *) stmt)->kind == VAR_RESET_ALL);
+
+	if (prev_process_utility_hook)
+		prev_process_utility_hook(pstmt, queryString, readOnlyTree, context, params,
+								  queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+								queryEnv, dest, qc);
+
+	if (session_reset)
+		ptbm_tracking_session_reset(ptbm_track_writes_guc);
 }
 
 /* ---- shared memory ------------------------------------------------------ */

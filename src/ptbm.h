@@ -29,10 +29,7 @@ struct kmem_work;
 extern void ptbm_init_work(struct kmem_work *w, bool use_scan);
 extern bool ptbm_region_swap_possible(void);
 
-/* ptbm_writes.c */
-extern const char *ptbm_write_tracking_mechanism(void);
-extern const char *ptbm_tracking_of(int pid);
-extern void ptbm_start_tracking(void);
+#include "ptbm_writes.h"
 
 /* ptbm_sql.c: checks and helpers shared by the SQL functions */
 extern int64 ptbm_check_range(int64 first, int64 count, bool count_is_null);

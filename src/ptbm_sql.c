@@ -437,8 +437,8 @@ ptbm_region_info(PG_FUNCTION_ARGS)
 	nulls[i++] = nvmas <= 0;
 	values[i++] = BoolGetDatum(ptbm_region.pt_sharing);
 	values[i++] = Int64GetDatum(ptbm_ledger_granule);
-	if (ptbm_write_tracking_mechanism())
-		values[i] = CStringGetTextDatum(ptbm_write_tracking_mechanism());
+	if (ptbm_tracking_available() != PTBM_TRACK_NONE)
+		values[i] = CStringGetTextDatum(ptbm_tracking_name(ptbm_tracking_available()));
 	else
 		nulls[i] = true;
 	i++;
@@ -554,8 +554,7 @@ ptbm_pte(PG_FUNCTION_ARGS)
 	struct page_region *vec;
 	int			backend_id;
 	const uint8 *ledger;
-	const char *tracking;
-	bool		uffd_tracking;
+	PtbmTracking tracking;
 	bool		swap_possible;
 	Datum		via[PTBM_VIA_NAMES];
 	PtbmRowWriter *rows;
@@ -588,8 +587,7 @@ ptbm_pte(PG_FUNCTION_ARGS)
 	backend_id = ptbm_backend_id(pid);
 	/* the pages it touched itself: known per page only at one page a bit */
 	ledger = ptbm_ledger_granule == 1 ? ptbm_ledger_bits(backend_id) : NULL;
-	tracking = ptbm_tracking_of(pid);
-	uffd_tracking = tracking && strcmp(tracking, "uffd-wp") == 0;
+	tracking = ptbm_tracking_of(backend_id);
 
 	fd = ptbm_open_pagemap(pid);
 	if (fd < 0)
@@ -623,7 +621,7 @@ ptbm_pte(PG_FUNCTION_ARGS)
 	nulls[PTE_SOFT_DIRTY] = !soft_dirty;
 	nulls[PTE_ZERO_PAGE] = nulls[PTE_HUGE] = !scan;
 	nulls[PTE_TOUCHED] = ledger == NULL;
-	nulls[PTE_WRITTEN] = tracking == NULL;
+	nulls[PTE_WRITTEN] = tracking == PTBM_TRACK_NONE;
 	rowctx = AllocSetContextCreate(CurrentMemoryContext, "ptbm_pte rows",
 								   ALLOCSET_DEFAULT_SIZES);
 
@@ -750,8 +748,7 @@ ptbm_pte(PG_FUNCTION_ARGS)
 					shape = v;
 			}
 			/* written since tracking started or was reset: tracked processes */
-			values[PTE_WRITTEN] = BoolGetDatum(present &&
-											   (uffd_tracking ? !(e & PM_UFFD_WP) : (e & PM_SOFT_DIRTY) != 0));
+			values[PTE_WRITTEN] = BoolGetDatum(ptbm_entry_written(tracking, e));
 			ptbm_rows_put(rows, shape, values, nulls);
 		}
 		MemoryContextSwitchTo(oldctx);
@@ -835,6 +832,7 @@ ptbm_touch(PG_FUNCTION_ARGS)
 		elog(ERROR, "return type must be a row type");
 
 	ptbm_region_check_access("ptbm_touch", first, count, t.write);
+	ptbm_tracking_prepare(first, count);
 	ptbm_ledger_mark(first, count);
 	getrusage(RUSAGE_SELF, &before);
 	INSTR_TIME_SET_CURRENT(start);
@@ -891,6 +889,7 @@ ptbm_write(PG_FUNCTION_ARGS)
 	ptbm_check_in_page(page, offset, len);
 
 	ptbm_region_check_access("ptbm_write", page, 1, true);
+	ptbm_tracking_prepare(page, 1);
 	ptbm_ledger_mark(page, 1);
 	c.to = ptbm_region.base + page * ptbm_region.page_size + offset;
 	c.from = VARDATA_ANY(data);
@@ -917,6 +916,7 @@ ptbm_read(PG_FUNCTION_ARGS)
 	ptbm_check_in_page(page, offset, len);
 
 	ptbm_region_check_access("ptbm_read", page, 1, false);
+	ptbm_tracking_prepare(page, 1);
 	ptbm_ledger_mark(page, 1);
 	result = palloc(VARHDRSZ + len);
 	SET_VARSIZE(result, VARHDRSZ + len);

@@ -6,56 +6,122 @@
  * The hardware dirty bit lives in each process's own PTE and the kernel
  * does not expose it; the frame's DIRTY flag is global and sticky.  A
  * backend can instead ask the kernel to track its own writes:
- *   - userfaultfd asynchronous write-protect (Linux 6.7): the region is
- *     write-protected in this backend's page table; a first write to a page
- *     unprotects it in the fault handler, with no signal and no thread, and
- *     PAGEMAP_SCAN's PAGE_IS_WRITTEN lists the pages written since.  Read
- *     and reset (re-protect) in one call, also from another process.  Not
- *     inherited by fork: each backend registers itself.
+ *   - userfaultfd asynchronous write-protect (Linux 6.7): write-protected
+ *     pages become writable at their first write, in the fault handler,
+ *     with no signal and no thread, and PAGEMAP_SCAN's PAGE_IS_WRITTEN
+ *     lists them; read and reset (protect again) in one walk, also from
+ *     another process.  Not inherited by fork: each backend registers
+ *     itself.  With the asynchronous mode the kernel allows any memory,
+ *     files of ordinary file systems included.
  *   - soft-dirty, where the kernel has it (not on this project's machines):
  *     /proc/PID/clear_refs resets it for the whole process.
  * The mechanism is chosen at run time; ptbm_region() says which.
+ *
+ * What tracking costs.  Write-protecting a range builds its page tables,
+ * a marker in every untouched PTE: 2 MB per GB in each tracking backend,
+ * whatever it maps.  So the region is registered whole (a flag on the VMA)
+ * but write-protected a chunk at a time, only where this backend maps
+ * pages: at start, the chunks of what it maps already; then, before each
+ * access ptbm makes (ptbm_tracking_prepare), the chunks it is about to
+ * touch.  A chunk is what one page-table page maps (2 MB of base pages),
+ * aligned, so that stopping can give its page-table page back (MADV_DONTNEED
+ * frees an empty one).  The kernel maps no page that the backend did not
+ * fault itself into a uffd-wp VMA (it turns fault-around off there), so
+ * every page this backend maps lies in a protected chunk, and "written"
+ * is exactly "present and not write-protected".
+ *
+ * State: this backend's userfaultfd and its bitmap of protected chunks are
+ * its own; the ledger's state byte tells the others how it tracks.
+ * Starting is undone if it fails or is cancelled, and so is a reset of the
+ * backend's own set; a reset of another backend's set cannot be undone
+ * (its userfaultfd is not ours), so a cancel leaves it partly reset.
+ *
+ * Copyright (c) 2026, ptbm developers
+ *
+ * IDENTIFICATION
+ *	  src/ptbm_writes.c
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "portability/instr_time.h"
+#include "storage/backendid.h"
 #include "storage/fd.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 
 #include "kmem.h"
 #include "ptbm.h"
+#include "ptbm_writes.h"
 
 PG_FUNCTION_INFO_V1(ptbm_track_writes);
 PG_FUNCTION_INFO_V1(ptbm_written);
 PG_FUNCTION_INFO_V1(ptbm_written_reset);
 
-/* this backend's userfaultfd while it tracks writes; -1 otherwise */
-static int	ptbm_uffd = -1;
-/* tracking mechanisms as the touch ledger's state byte records them */
-#define PTBM_TRACK_NONE		0
-#define PTBM_TRACK_UFFD		1
-#define PTBM_TRACK_SOFT_DIRTY	2
+/* ranges per PAGEMAP_SCAN call, and pages per soft-dirty pagemap read */
+#define PTBM_WRITTEN_VEC	1024
+#define PTBM_WRITTEN_CHUNK	8192
 
-#define PTBM_WRITTEN_VEC 1024
+/* chunks write-protected between interrupt checks */
+#define PTBM_WP_TICK		64
 
-const char *
-ptbm_write_tracking_mechanism(void)
+/* ---- this backend's tracking -------------------------------------------------- */
+
+static int	ptbm_uffd = -1;		/* while it tracks with uffd-wp */
+static uint8 *ptbm_wp_bits = NULL;	/* one bit per chunk: write-protected */
+static uint64 ptbm_wp_origin;	/* address of chunk 0 */
+static Size ptbm_wp_chunk;		/* bytes per chunk */
+static int64 ptbm_wp_nchunks;
+
+PtbmTracking
+ptbm_tracking_available(void)
 {
 	const kmem_caps *caps = kmem_get_caps();
 
 	if (caps->uffd_wp_async)
-		return "uffd-wp";
+		return PTBM_TRACK_UFFD;
 	if (caps->soft_dirty)
-		return "soft-dirty";
+		return PTBM_TRACK_SOFT_DIRTY;
+	return PTBM_TRACK_NONE;
+}
+
+const char *
+ptbm_tracking_name(PtbmTracking t)
+{
+	switch (t)
+	{
+		case PTBM_TRACK_UFFD:
+			return "uffd-wp";
+		case PTBM_TRACK_SOFT_DIRTY:
+			return "soft-dirty";
+		case PTBM_TRACK_NONE:
+			break;
+	}
 	return NULL;
+}
+
+PtbmTracking
+ptbm_tracking_of(int backend_id)
+{
+	return (PtbmTracking) ptbm_ledger_tracking(backend_id);
+}
+
+bool
+ptbm_entry_written(PtbmTracking t, uint64 ent)
+{
+	if (!(ent & PM_PRESENT))
+		return false;
+	if (t == PTBM_TRACK_UFFD)
+		return !(ent & PM_UFFD_WP);
+	return t == PTBM_TRACK_SOFT_DIRTY && (ent & PM_SOFT_DIRTY);
 }
 
 /* Clears soft-dirty bits of a process (all its memory: the kernel's unit). */
@@ -74,81 +140,365 @@ ptbm_clear_soft_dirty(int pid)
 	CloseTransientFile(fd);
 }
 
-/*
- * Starts tracking in this backend; if it already tracks, protects the
- * region again (a reset).  Errors out where the kernel cannot.
- */
-void
-ptbm_start_tracking(void)
+/* ---- chunks ----------------------------------------------------------------------- */
+
+static void
+ptbm_wp_chunks_init(void)
 {
-	const char *mech = ptbm_write_tracking_mechanism();
+	Size		ps = kmem_page_size();
+	uint64		base = ptbm_page_addr(0);
 
-	if (mech == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("this kernel cannot track writes per process"),
-				 errdetail("ptbm needs userfaultfd asynchronous write-protect (Linux 6.7) or soft-dirty tracking (CONFIG_MEM_SOFT_DIRTY)."),
-				 errhint("Check vm.unprivileged_userfaultfd and the kernel version.")));
+	/* what one page-table page maps, or one huge page if larger */
+	ptbm_wp_chunk = Max(ps * (ps / sizeof(uint64)), ptbm_region.page_size);
+	ptbm_wp_origin = base - base % ptbm_wp_chunk;
+	ptbm_wp_nchunks = (ptbm_page_addr(ptbm_region.pages) - ptbm_wp_origin +
+					   ptbm_wp_chunk - 1) / ptbm_wp_chunk;
+	ptbm_wp_bits = MemoryContextAllocZero(TopMemoryContext, (ptbm_wp_nchunks + 7) / 8);
+}
 
-	if (strcmp(mech, "uffd-wp") == 0)
+/* The part of chunk c inside the region. */
+static void
+ptbm_wp_chunk_range(int64 c, uint64 *start, uint64 *end)
+{
+	*start = Max(ptbm_wp_origin + c * ptbm_wp_chunk, ptbm_page_addr(0));
+	*end = Min(ptbm_wp_origin + (c + 1) * ptbm_wp_chunk, ptbm_page_addr(ptbm_region.pages));
+}
+
+/* Write-protects the chunks of [start, end) not protected yet. */
+static void
+ptbm_wp_protect(uint64 start, uint64 end)
+{
+	int			done = 0;
+
+	for (int64 c = (start - ptbm_wp_origin) / ptbm_wp_chunk;
+		 c <= (int64) ((end - 1 - ptbm_wp_origin) / ptbm_wp_chunk); c++)
 	{
-		if (ptbm_uffd >= 0)
-		{
-			if (kmem_uffd_wp_protect(ptbm_uffd, ptbm_region.base, ptbm_region.size) != 0)
-				ereport(ERROR,
-						(errmsg("could not write-protect the ptbm region: %m")));
-			return;
-		}
-		ptbm_uffd = kmem_uffd_wp_start(ptbm_region.base, ptbm_region.size);
-		if (ptbm_uffd >= 0)
-			ptbm_ledger_set_tracking(PTBM_TRACK_UFFD);
-		if (ptbm_uffd < 0)
+		uint64		a,
+					b;
+
+		if (ptbm_wp_bits[c >> 3] & (1 << (c & 7)))
+			continue;
+		ptbm_wp_chunk_range(c, &a, &b);
+		if (kmem_uffd_wp_protect(ptbm_uffd, (void *) (uintptr_t) a, b - a) != 0)
 			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("could not track writes to a %s region: %m",
-							ptbm_kind_name(ptbm_region.kind)),
-					 errhint("userfaultfd write-protect works on anonymous, shmem (shared_anon, shared_memfd) and hugetlb memory, not on files of ordinary file systems.")));
-	}
-	else
-	{
-		ptbm_clear_soft_dirty(MyProcPid);
-		ptbm_ledger_set_tracking(PTBM_TRACK_SOFT_DIRTY);
+					(errcode(ERRCODE_SYSTEM_ERROR),
+					 errmsg("could not write-protect the ptbm region: %m")));
+		ptbm_wp_bits[c >> 3] |= (uint8) (1 << (c & 7));
+		if (++done % PTBM_WP_TICK == 0)
+			CHECK_FOR_INTERRUPTS();
 	}
 }
 
+void
+ptbm_tracking_prepare(int64 first, int64 count)
+{
+	if (ptbm_uffd < 0 || count <= 0)
+		return;
+	ptbm_wp_protect(ptbm_page_addr(first), ptbm_page_addr(first + count));
+}
+
+/* kmem_walk callback: protect the chunks of a run this backend maps */
 static void
-ptbm_stop_tracking(void)
+ptbm_wp_protect_run(void *arg, uint64_t addr, size_t npages, const uint64_t *ents)
+{
+	ptbm_wp_protect(addr, addr + npages * kmem_page_size());
+}
+
+/*
+ * Stops tracking, and gives back the page-table pages that protecting
+ * built where this backend maps nothing (unregistering clears the markers
+ * but keeps the tables; MADV_DONTNEED of a whole, empty table's range frees
+ * it, and drops nothing there is).  Never raises an ERROR: it also cleans
+ * up after one.
+ */
+static void
+ptbm_tracking_stop(void)
 {
 	if (ptbm_uffd >= 0)
 	{
+		int			fd;
+
 		(void) kmem_uffd_wp_stop(ptbm_uffd, ptbm_region.base, ptbm_region.size);
 		ptbm_uffd = -1;
+		fd = kmem_get_caps()->pagemap_scan ? kmem_pagemap_open(0) : -1;
+		for (int64 c = 0; c < ptbm_wp_nchunks; c++)
+		{
+			uint64		a,
+						b;
+
+			if (!(ptbm_wp_bits[c >> 3] & (1 << (c & 7))))
+				continue;
+			ptbm_wp_bits[c >> 3] &= (uint8) ~(1 << (c & 7));
+			ptbm_wp_chunk_range(c, &a, &b);
+			if (fd >= 0 && kmem_any_mapped(fd, a, b) == 0)
+				(void) madvise((void *) (uintptr_t) a, b - a, MADV_DONTNEED);
+		}
+		if (fd >= 0)
+			close(fd);
 	}
 	ptbm_ledger_set_tracking(PTBM_TRACK_NONE);
 }
 
 /*
- * How a process tracks writes to the region: "uffd-wp", "soft-dirty", or
- * NULL when it does not.  Each backend records it in its ledger slot when
- * it starts or stops, so no /proc file needs reading to know.
+ * Starts tracking in this backend (which does not track yet).  Errors out
+ * where the kernel cannot; a failure or a cancel on the way leaves the
+ * backend as it was.
  */
-const char *
-ptbm_tracking_of(int pid)
+static void
+ptbm_tracking_start(void)
 {
-	switch (ptbm_ledger_tracking(ptbm_backend_id(pid)))
+	PtbmTracking t = ptbm_tracking_available();
+	kmem_work	w;
+	int			fd;
+
+	if (t == PTBM_TRACK_NONE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("this kernel cannot track writes per process"),
+				 errdetail("ptbm needs userfaultfd asynchronous write-protect (Linux 6.7) or soft-dirty tracking (CONFIG_MEM_SOFT_DIRTY)."),
+				 errhint("Check vm.unprivileged_userfaultfd and the kernel version.")));
+	if (t == PTBM_TRACK_SOFT_DIRTY)
 	{
-		case PTBM_TRACK_UFFD:
-			return "uffd-wp";
-		case PTBM_TRACK_SOFT_DIRTY:
-			return "soft-dirty";
+		ptbm_clear_soft_dirty(MyProcPid);
+		ptbm_ledger_set_tracking(PTBM_TRACK_SOFT_DIRTY);
+		return;
 	}
-	return NULL;
+
+	if (ptbm_wp_bits == NULL)
+		ptbm_wp_chunks_init();
+	ptbm_uffd = kmem_uffd_wp_register(ptbm_region.base, ptbm_region.size);
+	if (ptbm_uffd < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("could not register the %s region for write-protect: %m",
+						ptbm_kind_name(ptbm_region.kind))));
+	/* the chunks of what it maps already (fork copies PTEs of private kinds) */
+	fd = kmem_pagemap_open(0);
+	PG_TRY();
+	{
+		int			r;
+
+		if (fd < 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not open /proc/self/pagemap: %m")));
+		ptbm_init_work(&w, true);
+		r = kmem_walk(fd, ptbm_page_addr(0), ptbm_page_addr(ptbm_region.pages), &w,
+					  &(kmem_counts) {0}, ptbm_wp_protect_run, NULL);
+		if (r < 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not read /proc/self/pagemap: %m")));
+	}
+	PG_CATCH();
+	{
+		if (fd >= 0)
+			close(fd);
+		ptbm_tracking_stop();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	close(fd);
+	ptbm_ledger_set_tracking(PTBM_TRACK_UFFD);
+}
+
+/* ---- the written set ------------------------------------------------------------ */
+
+typedef void (*PtbmRunEmit) (void *arg, int64 first, int64 pages);
+
+/* The ranges a reset of the own set protected so far: undone on error. */
+typedef struct PtbmUndo
+{
+	struct page_region *ranges;
+	int			n;
+	int			cap;
+} PtbmUndo;
+
+/*
+ * The written set of a process that tracks with uffd-wp, read through its
+ * pagemap fd, a batch of ranges at a time; with reset, the same walk
+ * write-protects them again.  For the calling backend's own set (undo not
+ * NULL), a failure or a cancel protects nothing: what was protected is
+ * unprotected again, which makes those pages written again.
+ */
+static void
+ptbm_written_uffd(int fd, bool reset, PtbmUndo *undo, PtbmRunEmit emit, void *arg)
+{
+	uint64		start = ptbm_page_addr(0);
+	kmem_scan	s;
+	struct page_region *vec = palloc(PTBM_WRITTEN_VEC * sizeof(struct page_region));
+
+	/* present pages that are not write-protected any more */
+	kmem_scan_init(&s, fd, start, ptbm_page_addr(ptbm_region.pages),
+				   PAGE_IS_WPALLOWED | PAGE_IS_WRITTEN | PAGE_IS_PRESENT, 0, 0,
+				   PAGE_IS_WRITTEN);
+	if (reset)
+		kmem_scan_set_flags(&s, PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC);
+	PG_TRY();
+	{
+		ssize_t		n;
+
+		while ((n = kmem_scan_step(&s, vec, PTBM_WRITTEN_VEC)) > 0)
+		{
+			if (undo)
+			{
+				if (undo->n + n > undo->cap)
+				{
+					undo->cap = Max(2 * undo->cap, undo->n + n);
+					undo->ranges = repalloc_huge(undo->ranges, undo->cap * sizeof(struct page_region));
+				}
+				memcpy(undo->ranges + undo->n, vec, n * sizeof(struct page_region));
+				undo->n += n;
+			}
+			for (ssize_t k = 0; k < n; k++)
+				emit(arg, (vec[k].start - start) / ptbm_region.page_size,
+					 (vec[k].end - vec[k].start) / ptbm_region.page_size);
+			CHECK_FOR_INTERRUPTS();
+		}
+		if (n < 0 && errno != ESRCH)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not scan the page table: %m")));
+	}
+	PG_CATCH();
+	{
+		for (int i = 0; undo && i < undo->n; i++)
+			(void) kmem_uffd_wp_unprotect(ptbm_uffd, (void *) (uintptr_t) undo->ranges[i].start,
+										  undo->ranges[i].end - undo->ranges[i].start);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+/*
+ * The same for soft-dirty: runs of present pages with bit 55.  A process
+ * that exits during the walk ends it where its entries end; a read error
+ * that is not an exit is an error.
+ */
+static void
+ptbm_written_soft_dirty(int fd, int pid, PtbmRunEmit emit, void *arg)
+{
+	uint64	   *ents = palloc(PTBM_WRITTEN_CHUNK * sizeof(uint64));
+	int64		run_first = -1;
+	int64		page;
+
+	for (page = 0; page < ptbm_region.pages;)
+	{
+		int64		n = Min(PTBM_WRITTEN_CHUNK, ptbm_region.pages - page);
+		ssize_t		got;
+
+		CHECK_FOR_INTERRUPTS();
+		got = kmem_pagemap_read_stride(fd, ptbm_page_addr(page), n,
+									   ptbm_region.base_per_page, ents);
+		if (got < 0 && !ptbm_proc_gone(pid, errno))
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not read the page table of process %d: %m", pid)));
+		for (int64 k = 0; k < Max(got, 0); k++)
+		{
+			bool		w = ptbm_entry_written(PTBM_TRACK_SOFT_DIRTY, ents[k]);
+
+			if (w && run_first < 0)
+				run_first = page + k;
+			else if (!w && run_first >= 0)
+			{
+				emit(arg, run_first, page + k - run_first);
+				run_first = -1;
+			}
+		}
+		page += Max(got, 0);
+		if (got < n)
+			break;				/* the process exited: its entries end here */
+	}
+	if (run_first >= 0)
+		emit(arg, run_first, page - run_first);
+}
+
+/* ---- the login path, and a session that starts again ---------------------------- */
+
+/*
+ * ptbm.track_writes changed: in the postmaster (at start and on reload),
+ * say once that this kernel cannot do it.  Every backend then starts
+ * without tracking, quietly.
+ */
+void
+ptbm_track_writes_assign(bool newval, void *extra)
+{
+	static bool was_on = false;
+
+	if (newval && !was_on && !IsUnderPostmaster &&
+		ptbm_tracking_available() == PTBM_TRACK_NONE)
+		ereport(WARNING,
+				(errmsg("ptbm.track_writes is on, but this kernel cannot track writes per process"),
+				 errdetail("ptbm needs userfaultfd asynchronous write-protect (Linux 6.7) or soft-dirty tracking (CONFIG_MEM_SOFT_DIRTY); backends start without tracking."),
+				 errhint("Check vm.unprivileged_userfaultfd and the kernel version, or set ptbm.track_writes = off.")));
+	was_on = newval;
+}
+
+/*
+ * (Re)starts tracking for a session that starts (or starts again) with
+ * ptbm.track_writes = track.  Never raises an ERROR: a failure is reported
+ * at elevel (LOG in the login path, where nothing may reach the client
+ * before authentication completes; WARNING after DISCARD ALL).
+ */
+static void
+ptbm_tracking_restart(bool track, int elevel)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	if (ptbm_region.base == NULL)
+		return;
+	ptbm_tracking_stop();
+	if (!track || ptbm_tracking_available() == PTBM_TRACK_NONE)
+		return;					/* said once, by the postmaster */
+	PG_TRY();
+	{
+		ptbm_tracking_start();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		ereport(elevel,
+				(errmsg("ptbm.track_writes is on, but this backend does not track its writes"),
+				 errdetail_internal("%s", edata->message)));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+}
+
+void
+ptbm_tracking_login(bool track)
+{
+	ptbm_tracking_restart(track, LOG);
+}
+
+/* DISCARD ALL and RESET ALL: the next user of a pooled connection starts clean. */
+void
+ptbm_tracking_session_reset(bool track)
+{
+	ptbm_tracking_restart(track, WARNING);
 }
 
 /* ---- ptbm_track_writes() ---------------------------------------------- */
 
 #define PTBM_TRACK_COLS 5
 
+static void
+ptbm_emit_nothing(void *arg, int64 first, int64 pages)
+{
+}
+
+/*
+ * ptbm_track_writes(enable boolean) returns (tracking, mechanism,
+ * page_table_before, page_table_after, elapsed_ms)
+ *
+ * Starts tracking in the calling backend, resets its set if it tracks
+ * already, or stops.
+ */
 Datum
 ptbm_track_writes(PG_FUNCTION_ARGS)
 {
@@ -160,9 +510,10 @@ ptbm_track_writes(PG_FUNCTION_ARGS)
 				pte_after = 0;
 	instr_time	start,
 				elapsed;
-	const char *mech;
+	PtbmTracking t;
 
 	ptbm_require_region();
+	/* STRICT since 1.2; an older installed version calls with NULL too */
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	enable = PG_GETARG_BOOL(0);
@@ -171,21 +522,31 @@ ptbm_track_writes(PG_FUNCTION_ARGS)
 
 	(void) kmem_status_kb(0, "VmPTE", &pte_before);
 	INSTR_TIME_SET_CURRENT(start);
-	if (enable)
-		ptbm_start_tracking();
+	t = ptbm_tracking_of(MyBackendId);
+	if (!enable)
+		ptbm_tracking_stop();
+	else if (t == PTBM_TRACK_NONE)
+		ptbm_tracking_start();
+	else if (t == PTBM_TRACK_SOFT_DIRTY)
+		ptbm_clear_soft_dirty(MyProcPid);
 	else
-		ptbm_stop_tracking();
+	{
+		PtbmUndo	undo = {palloc(sizeof(struct page_region)), 0, 1};
+		int			fd = ptbm_open_pagemap(MyProcPid);
+
+		ptbm_written_uffd(fd, true, &undo, ptbm_emit_nothing, NULL);
+		CloseTransientFile(fd);
+	}
 	INSTR_TIME_SET_CURRENT(elapsed);
 	INSTR_TIME_SUBTRACT(elapsed, start);
 	(void) kmem_status_kb(0, "VmPTE", &pte_after);
 
-	mech = ptbm_tracking_of(MyProcPid);
-	values[0] = BoolGetDatum(mech != NULL);
-	if (mech)
-		values[1] = CStringGetTextDatum(mech);
+	t = ptbm_tracking_of(MyBackendId);
+	values[0] = BoolGetDatum(t != PTBM_TRACK_NONE);
+	if (t != PTBM_TRACK_NONE)
+		values[1] = CStringGetTextDatum(ptbm_tracking_name(t));
 	else
 		nulls[1] = true;
-	/* write-protecting builds page tables for the whole range */
 	values[2] = Int64GetDatum((int64) pte_before * 1024);
 	values[3] = Int64GetDatum((int64) pte_after * 1024);
 	values[4] = Float8GetDatum(INSTR_TIME_GET_MILLISEC(elapsed));
@@ -197,13 +558,14 @@ ptbm_track_writes(PG_FUNCTION_ARGS)
 #define PTBM_WRITTEN_COLS 2
 
 static void
-ptbm_put_run(ReturnSetInfo *rsinfo, int64 first, int64 n)
+ptbm_put_run(void *arg, int64 first, int64 pages)
 {
+	ReturnSetInfo *rsinfo = arg;
 	Datum		values[PTBM_WRITTEN_COLS];
 	bool		nulls[PTBM_WRITTEN_COLS] = {0};
 
 	values[0] = Int64GetDatum(first);
-	values[1] = Int64GetDatum(n);
+	values[1] = Int64GetDatum(pages);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
@@ -217,10 +579,8 @@ static Datum
 ptbm_written_walk(FunctionCallInfo fcinfo, int pid, bool reset, bool check_superuser)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	const char *mech;
+	PtbmTracking t;
 	int			fd;
-	uint64		start = ptbm_page_addr(0);
-	uint64		end = ptbm_page_addr(ptbm_region.pages);
 
 	ptbm_check_pid(pid);
 	if (check_superuser && reset && pid != MyProcPid && !superuser())
@@ -229,8 +589,8 @@ ptbm_written_walk(FunctionCallInfo fcinfo, int pid, bool reset, bool check_super
 				 errmsg("only superusers may reset the write tracking of another backend"),
 				 errhint("A superuser may grant EXECUTE on ptbm_written_reset(integer), which does the same.")));
 
-	mech = ptbm_tracking_of(pid);
-	if (mech == NULL)
+	t = ptbm_tracking_of(ptbm_backend_id(pid));
+	if (t == PTBM_TRACK_NONE)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("process %d does not track writes to the ptbm region", pid),
@@ -239,63 +599,17 @@ ptbm_written_walk(FunctionCallInfo fcinfo, int pid, bool reset, bool check_super
 	fd = ptbm_open_pagemap(pid);
 	if (fd < 0)
 		return (Datum) 0;
-
-	if (strcmp(mech, "uffd-wp") == 0)
+	if (t == PTBM_TRACK_UFFD)
 	{
-		kmem_scan	s;
-		struct page_region *vec = palloc(PTBM_WRITTEN_VEC * sizeof(struct page_region));
-		ssize_t		n;
+		PtbmUndo	undo = {palloc(sizeof(struct page_region)), 0, 1};
 
-		/* pages that may be write-protected and have been written since */
-		kmem_scan_init(&s, fd, start, end, PAGE_IS_WPALLOWED | PAGE_IS_WRITTEN, 0, 0,
-					   PAGE_IS_WRITTEN);
-		/* and protect them again in the same walk: an atomic read-and-reset */
-		if (reset)
-			kmem_scan_set_flags(&s, PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC);
-		while ((n = kmem_scan_step(&s, vec, PTBM_WRITTEN_VEC)) > 0)
-		{
-			CHECK_FOR_INTERRUPTS();
-			for (ssize_t k = 0; k < n; k++)
-				ptbm_put_run(rsinfo, (vec[k].start - start) / ptbm_region.page_size,
-							 (vec[k].end - vec[k].start) / ptbm_region.page_size);
-		}
-		if (n < 0 && errno != ESRCH)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not scan the page table of process %d: %m", pid)));
+		/* only the calling backend's own reset can be undone */
+		ptbm_written_uffd(fd, reset, reset && pid == MyProcPid ? &undo : NULL,
+						  ptbm_put_run, rsinfo);
 	}
 	else
 	{
-		/* soft-dirty: runs of present pages with bit 55 */
-		uint64	   *ents = palloc(8192 * sizeof(uint64));
-		int64		run_first = -1;
-
-		for (int64 page = 0; page < ptbm_region.pages;)
-		{
-			int64		n = Min(8192, ptbm_region.pages - page);
-			ssize_t		got;
-
-			CHECK_FOR_INTERRUPTS();
-			got = kmem_pagemap_read_stride(fd, ptbm_page_addr(page), n,
-										   ptbm_region.base_per_page, ents);
-			if (got < n)
-				break;
-			for (int64 k = 0; k < n; k++)
-			{
-				bool		w = (ents[k] & PM_PRESENT) && (ents[k] & PM_SOFT_DIRTY);
-
-				if (w && run_first < 0)
-					run_first = page + k;
-				else if (!w && run_first >= 0)
-				{
-					ptbm_put_run(rsinfo, run_first, page + k - run_first);
-					run_first = -1;
-				}
-			}
-			page += n;
-		}
-		if (run_first >= 0)
-			ptbm_put_run(rsinfo, run_first, ptbm_region.pages - run_first);
+		ptbm_written_soft_dirty(fd, pid, ptbm_put_run, rsinfo);
 		if (reset)
 			ptbm_clear_soft_dirty(pid);
 	}
@@ -303,22 +617,24 @@ ptbm_written_walk(FunctionCallInfo fcinfo, int pid, bool reset, bool check_super
 	return (Datum) 0;
 }
 
+/* ptbm_written(pid integer, reset boolean) returns setof (first_page, pages) */
 Datum
 ptbm_written(PG_FUNCTION_ARGS)
 {
 	ptbm_require_region();
 	InitMaterializedSRF(fcinfo, 0);
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		return (Datum) 0;
+		return (Datum) 0;		/* STRICT since 1.2 */
 	return ptbm_written_walk(fcinfo, PG_GETARG_INT32(0), PG_GETARG_BOOL(1), true);
 }
 
+/* ptbm_written_reset(pid integer) returns setof (first_page, pages) */
 Datum
 ptbm_written_reset(PG_FUNCTION_ARGS)
 {
 	ptbm_require_region();
 	InitMaterializedSRF(fcinfo, 0);
 	if (PG_ARGISNULL(0))
-		return (Datum) 0;
+		return (Datum) 0;		/* STRICT since 1.2 */
 	return ptbm_written_walk(fcinfo, PG_GETARG_INT32(0), true, false);
 }

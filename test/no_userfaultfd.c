@@ -1,0 +1,59 @@
+/*-------------------------------------------------------------------------
+ *
+ * no_userfaultfd.c
+ *	  Runs a command in which the userfaultfd system call fails with ENOSYS,
+ *	  as on a kernel built without it: a seccomp filter that every child
+ *	  inherits (the postmaster and its backends, when the command starts the
+ *	  server).  For the tests of write tracking on kernels that cannot do it.
+ *
+ *	  no_userfaultfd COMMAND [ARG...]
+ *
+ * Copyright (c) 2026, ptbm developers
+ *
+ * IDENTIFICATION
+ *	  test/no_userfaultfd.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+
+int
+main(int argc, char **argv)
+{
+	struct sock_filter filter[] = {
+		/* another architecture's calls: let them be */
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, 3),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_userfaultfd, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {
+		.len = sizeof(filter) / sizeof(filter[0]),
+		.filter = filter,
+	};
+
+	if (argc < 2)
+	{
+		fprintf(stderr, "usage: %s COMMAND [ARG...]\n", argv[0]);
+		return 2;
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+		prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+	{
+		perror("no_userfaultfd: seccomp");
+		return 1;
+	}
+	execvp(argv[1], argv + 1);
+	perror("no_userfaultfd: exec");
+	return 1;
+}
