@@ -1,7 +1,8 @@
 # ptbm: what the page tables of PostgreSQL backends hold.
 
 MODULE_big = ptbm
-OBJS = src/ptbm.o src/ptbm_region.o src/ptbm_ledger.o src/ptbm_sql.o src/ptbm_rows.o src/ptbm_sharing.o src/ptbm_writes.o src/ptbm_shmem.o src/kmem.o
+OBJS = src/ptbm.o src/ptbm_region.o src/ptbm_ledger.o src/ptbm_proc.o src/ptbm_writes.o \
+	src/ptbm_pte.o src/ptbm_access.o src/ptbm_sharing.o src/ptbm_shmem.o src/kmem.o
 PGFILEDESC = "ptbm - per-backend page-table inspection"
 
 EXTENSION = ptbm

@@ -23,12 +23,10 @@
 #define PM_SOFT_DIRTY		(UINT64_C(1) << 55)
 #define PM_MMAP_EXCLUSIVE	(UINT64_C(1) << 56)
 #define PM_UFFD_WP			(UINT64_C(1) << 57)
-#define PM_GUARD_REGION		(UINT64_C(1) << 58)
 #define PM_FILE				(UINT64_C(1) << 61)
 #define PM_SWAP				(UINT64_C(1) << 62)
 #define PM_PRESENT			(UINT64_C(1) << 63)
-#define PM_SWAP_TYPE(e)		((e) & 0x1f)
-#define PM_SWAP_OFFSET(e)	(((e) >> 5) & ((UINT64_C(1) << 50) - 1))
+#define PM_SWAP_TYPE(e)		((e) & 0x1f)	/* of a swap entry's frame field */
 
 /* ---- PAGEMAP_SCAN ioctl (Linux 6.7) */
 #ifndef PAGEMAP_SCAN
@@ -71,11 +69,6 @@ struct pm_scan_arg
 #define PAGEMAP_SCAN	_IOWR('f', 16, struct pm_scan_arg)
 
 #endif							/* PAGEMAP_SCAN */
-
-/* Linux 6.14; accepted by this machine's kernel (bit 8). */
-#ifndef PAGE_IS_GUARD
-#define PAGE_IS_GUARD		(1 << 8)
-#endif
 
 /* ---- userfaultfd asynchronous write-protect (Linux 6.7) */
 #ifndef UFFD_FEATURE_WP_UNPOPULATED

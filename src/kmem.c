@@ -32,8 +32,8 @@ kmem_page_size(void)
 	return ps;
 }
 
-static void
-proc_path(char *buf, size_t len, pid_t pid, const char *file)
+void
+kmem_proc_path(char *buf, size_t len, pid_t pid, const char *file)
 {
 	if (pid == 0)
 		snprintf(buf, len, "/proc/self/%s", file);
@@ -46,7 +46,7 @@ kmem_pagemap_open(pid_t pid)
 {
 	char		path[64];
 
-	proc_path(path, sizeof(path), pid, "pagemap");
+	kmem_proc_path(path, sizeof(path), pid, "pagemap");
 	return open(path, O_RDONLY | O_CLOEXEC);
 }
 
@@ -100,6 +100,17 @@ kmem_pagemap_read_stride(int fd, uint64_t addr, size_t n, size_t stride,
 			return r < 0 ? -1 : (ssize_t) i;
 	}
 	return (ssize_t) n;
+}
+
+/* Closes fd on an error path, keeping errno; returns -1. */
+static int
+close_failed(int fd)
+{
+	int			save = errno;
+
+	close(fd);
+	errno = save;
+	return -1;
 }
 
 /* ---- capabilities ------------------------------------------------------- */
@@ -284,14 +295,12 @@ uffd_open(void)
 	memset(&api, 0, sizeof(api));
 	api.api = UFFD_API;
 	api.features = KMEM_UFFD_FEATURES;
-	if (ioctl(fd, UFFDIO_API, &api) != 0 ||
-		(api.features & KMEM_UFFD_FEATURES) != KMEM_UFFD_FEATURES)
+	if (ioctl(fd, UFFDIO_API, &api) != 0)
+		return close_failed(fd);
+	if ((api.features & KMEM_UFFD_FEATURES) != KMEM_UFFD_FEATURES)
 	{
-		int			save = errno ? errno : EINVAL;
-
-		close(fd);
-		errno = save;
-		return -1;
+		errno = EOPNOTSUPP;
+		return close_failed(fd);
 	}
 	return fd;
 }
@@ -337,13 +346,7 @@ kmem_uffd_wp_register(void *addr, size_t len)
 	reg.range.len = len;
 	reg.mode = UFFDIO_REGISTER_MODE_WP;
 	if (ioctl(fd, UFFDIO_REGISTER, &reg) != 0)
-	{
-		int			save = errno;
-
-		close(fd);
-		errno = save;
-		return -1;
-	}
+		return close_failed(fd);
 	return fd;
 }
 
@@ -353,13 +356,7 @@ kmem_uffd_wp_start(void *addr, size_t len)
 	int			fd = kmem_uffd_wp_register(addr, len);
 
 	if (fd >= 0 && kmem_uffd_wp_protect(fd, addr, len) != 0)
-	{
-		int			save = errno;
-
-		close(fd);
-		errno = save;
-		return -1;
-	}
+		return close_failed(fd);
 	return fd;
 }
 
@@ -376,10 +373,262 @@ kmem_uffd_wp_stop(int uffd, void *addr, size_t len)
 	return r;
 }
 
-/* ---- summaries ---------------------------------------------------------- */
+/* ---- the walker ---------------------------------------------------------- */
 
-/* present ranges closer than this (in pages) are read with one pread */
+/* mapped ranges closer than this (in base pages) are read with one pread */
 #define KMEM_GAP_PAGES 512
+
+/* a page that has a PTE (present, a swap entry or a marker), or is present */
+static bool
+ent_wanted(uint64_t e, int wants)
+{
+	return (e & ((wants & KMEM_PRESENT) ? PM_PRESENT : PM_PRESENT | PM_SWAP)) != 0;
+}
+
+/*
+ * Reads [start, end) in chunks of ents_len pages and delivers the runs of
+ * wanted pages in each.  tick: whether to call the tick between chunks.
+ */
+static int
+walk_runs(int fd, uint64_t start, uint64_t end, size_t stride, int wants,
+		  kmem_work *w, kmem_sink sink, void *arg, bool tick)
+{
+	kmem_chunk	c = {.page_size = kmem_page_size() * stride, .ents = w->ents,
+	.mapped = true, .swap_possible = w->swap_possible};
+
+	for (uint64_t addr = start; addr < end;)
+	{
+		size_t		want = (end - addr) / c.page_size;
+		ssize_t		got;
+		size_t		i = 0;
+
+		if (want > w->ents_len)
+			want = w->ents_len;
+		if (want == 0)
+		{
+			/* no buffer, or less than a page left */
+			errno = EINVAL;
+			return w->ents_len == 0 ? -1 : 0;
+		}
+		got = kmem_pagemap_read_stride(fd, addr, want, stride, w->ents);
+		if (got < 0)
+			return -1;
+		while (i < (size_t) got)
+		{
+			size_t		j;
+
+			if (!ent_wanted(w->ents[i], wants))
+			{
+				i++;
+				continue;
+			}
+			for (j = i + 1; j < (size_t) got && ent_wanted(w->ents[j], wants); j++)
+				;
+			c.addr = addr + i * c.page_size;
+			c.npages = j - i;
+			c.ents = w->ents + i;
+			if (sink(arg, &c))
+				return 0;
+			i = j;
+		}
+		if ((size_t) got < want)
+		{
+			errno = ESRCH;		/* the process exited: its entries end here */
+			return -1;
+		}
+		addr += (uint64_t) got * c.page_size;
+		if (tick && w->tick && w->tick(w->tick_arg))
+			return 0;
+	}
+	return 0;
+}
+
+/* The runs PAGEMAP_SCAN finds, with their entries read in windows if wanted. */
+static int
+walk_scan(int fd, uint64_t start, uint64_t end, size_t stride, int wants,
+		  kmem_work *w, kmem_sink sink, void *arg)
+{
+	size_t		ps = kmem_page_size();
+	uint64_t	anyof = (wants & KMEM_PRESENT) ? PAGE_IS_PRESENT : PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
+	uint64_t	retmask = (wants & KMEM_ENTRIES) ? anyof :
+		anyof | PAGE_IS_FILE | PAGE_IS_PFNZERO | PAGE_IS_HUGE;
+	kmem_scan	s;
+	ssize_t		n;
+
+	if (wants & KMEM_WRITTEN)
+	{
+		/* present pages that may be write-protected and are not any more */
+		kmem_scan_init(&s, fd, start, end,
+					   PAGE_IS_WPALLOWED | PAGE_IS_WRITTEN | PAGE_IS_PRESENT, 0, 0,
+					   PAGE_IS_WRITTEN);
+		if (wants & KMEM_RESET)
+			kmem_scan_set_flags(&s, PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC);
+		wants &= ~KMEM_ENTRIES;
+	}
+	else
+		kmem_scan_init(&s, fd, start, end, 0, anyof, 0, retmask);
+	while ((n = kmem_scan_step(&s, w->vec, w->vec_len)) > 0)
+	{
+		if (!(wants & KMEM_ENTRIES))
+		{
+			for (ssize_t i = 0; i < n; i++)
+			{
+				kmem_chunk	c = {.addr = w->vec[i].start, .page_size = ps * stride,
+					.npages = (w->vec[i].end - w->vec[i].start) / (ps * stride),
+					.run_cats = w->vec[i].categories, .mapped = true,
+				.swap_possible = w->swap_possible};
+
+				if (sink(arg, &c))
+					return 0;
+			}
+		}
+		else
+		{
+			uint64_t	wstart = w->vec[0].start;
+			uint64_t	wend = w->vec[0].end;
+
+			/*
+			 * Ranges closer than KMEM_GAP_PAGES are read as one window: a
+			 * pread per tiny range (a sparse, randomly touched region) costs
+			 * more in system calls than reading the absent entries between.
+			 */
+			for (ssize_t i = 1; i <= n; i++)
+			{
+				int			r;
+
+				if (i < n && w->vec[i].start - wend <= KMEM_GAP_PAGES * ps)
+				{
+					wend = w->vec[i].end;
+					continue;
+				}
+				r = walk_runs(fd, wstart, wend, stride, wants, w, sink, arg, false);
+				if (r != 0)
+					return r;
+				if (i < n)
+				{
+					wstart = w->vec[i].start;
+					wend = w->vec[i].end;
+				}
+			}
+		}
+		if (w->tick && w->tick(w->tick_arg))
+			return 0;
+	}
+	return n < 0 ? -1 : 0;
+}
+
+/* PAGEMAP_SCAN categories of each page of [addr, addr + n pages) into cats */
+static void
+chunk_categories(int fd, uint64_t addr, size_t n, size_t page_size, kmem_work *w)
+{
+	kmem_scan	s;
+	ssize_t		r;
+
+	memset(w->cats, 0, n * sizeof(uint16_t));
+	kmem_scan_init(&s, fd, addr, addr + n * page_size, 0,
+				   PAGE_IS_PRESENT | PAGE_IS_SWAPPED, 0,
+				   PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_PFNZERO | PAGE_IS_HUGE);
+	while ((r = kmem_scan_step(&s, w->vec, w->vec_len)) > 0)
+		for (ssize_t k = 0; k < r; k++)
+			for (uint64_t a = w->vec[k].start; a < w->vec[k].end; a += page_size)
+				if ((a - addr) / page_size < n)
+					w->cats[(a - addr) / page_size] = (uint16_t) w->vec[k].categories;
+}
+
+/* Every page, a chunk of ents_len pages at a time. */
+static int
+walk_pages(int fd, uint64_t start, uint64_t end, size_t stride, int wants,
+		   kmem_work *w, kmem_sink sink, void *arg, bool scan)
+{
+	kmem_chunk	c = {.page_size = kmem_page_size() * stride, .ents = w->ents,
+	.swap_possible = w->swap_possible};
+
+	for (uint64_t addr = start; addr < end; addr += c.npages * c.page_size)
+	{
+		bool		cats = (wants & KMEM_CATEGORIES) && scan && w->cats;
+
+		c.addr = addr;
+		c.npages = (end - addr) / c.page_size;
+		if (c.npages > w->ents_len)
+			c.npages = w->ents_len;
+		if (c.npages == 0)
+		{
+			errno = EINVAL;
+			return w->ents_len == 0 ? -1 : 0;
+		}
+		c.cats = cats ? w->cats : NULL;
+		c.mapped = !scan || kmem_any_mapped(fd, addr, addr + c.npages * c.page_size) != 0;
+		if (!c.mapped)
+		{
+			/* nothing mapped in this chunk: no need to read its entries */
+			memset(w->ents, 0, c.npages * sizeof(uint64_t));
+			if (cats)
+				memset(w->cats, 0, c.npages * sizeof(uint16_t));
+		}
+		else
+		{
+			ssize_t		got;
+
+			if (cats)
+				chunk_categories(fd, addr, c.npages, c.page_size, w);
+			got = kmem_pagemap_read_stride(fd, addr, c.npages, stride, w->ents);
+			if (got < 0)
+				return -1;
+			if ((size_t) got < c.npages)
+			{
+				c.npages = got;
+				if (got > 0)
+					(void) sink(arg, &c);
+				errno = ESRCH;	/* the process exited: its entries end here */
+				return -1;
+			}
+		}
+		if (sink(arg, &c))
+			return 0;
+		if (w->tick && w->tick(w->tick_arg))
+			return 0;
+	}
+	return 0;
+}
+
+/* the sink of a walk that only fills the caller's entries */
+static int
+no_sink(void *arg, const kmem_chunk *c)
+{
+	(void) arg;
+	(void) c;
+	return 0;
+}
+
+int
+kmem_walk(int fd, uint64_t start, uint64_t end, size_t stride, int wants,
+		  kmem_work *w, kmem_sink sink, void *arg)
+{
+	bool		scan = w->use_scan && kmem_get_caps()->pagemap_scan;
+
+	if (sink == NULL)
+		sink = no_sink;
+
+	if (stride == 0)
+		stride = 1;
+	if (start >= end)
+		return 0;
+	if ((wants & KMEM_WRITTEN) && !kmem_get_caps()->pagemap_scan)
+	{
+		errno = EOPNOTSUPP;
+		return -1;
+	}
+	if (wants & KMEM_WRITTEN)
+		return walk_scan(fd, start, end, stride, wants, w, sink, arg);
+	if (wants & KMEM_EVERY_PAGE)
+		return walk_pages(fd, start, end, stride, wants, w, sink, arg, scan);
+	if (scan)
+		return walk_scan(fd, start, end, stride, wants, w, sink, arg);
+	/* without PAGEMAP_SCAN, runs come from the entries themselves */
+	return walk_runs(fd, start, end, stride, wants, w, sink, arg, true);
+}
+
+/* ---- sinks ----------------------------------------------------------------- */
 
 void
 kmem_count_entries(const uint64_t *ents, size_t n, bool swap_possible, kmem_counts *c)
@@ -416,115 +665,66 @@ kmem_count_entries(const uint64_t *ents, size_t n, bool swap_possible, kmem_coun
 	}
 }
 
-/* Reads [start, end) in chunks, counting and reporting runs of mapped pages. */
-static int
-walk_read(int fd, uint64_t start, uint64_t end, kmem_work *w, kmem_counts *c,
-		  kmem_run_cb cb, void *cb_arg)
+int
+kmem_count_sink(void *arg, const kmem_chunk *c)
 {
-	size_t		ps = kmem_page_size();
-	uint64_t	addr = start;
-
-	while (addr < end)
-	{
-		size_t		want = (end - addr) / ps;
-		ssize_t		got;
-		size_t		i = 0;
-
-		if (want > w->ents_len)
-			want = w->ents_len;
-		if (want == 0)
-		{
-			/* no buffer, or less than a page left: nothing to read */
-			errno = EINVAL;
-			return w->ents_len == 0 ? -1 : 0;
-		}
-		got = kmem_pagemap_read(fd, addr, want, w->ents);
-		if (got < 0)
-			return -1;
-		if (got == 0)
-		{
-			errno = ESRCH;
-			return -1;
-		}
-		kmem_count_entries(w->ents, got, w->swap_possible, c);
-		while (cb && i < (size_t) got)
-		{
-			size_t		j;
-
-			if (!kmem_ent_mapped(w->ents[i], w->swap_possible))
-			{
-				i++;
-				continue;
-			}
-			for (j = i + 1; j < (size_t) got && kmem_ent_mapped(w->ents[j], w->swap_possible); j++)
-				;
-			cb(cb_arg, addr + i * ps, j - i, w->ents + i);
-			i = j;
-		}
-		addr += (uint64_t) got * ps;
-		if (w->tick && w->tick(w->tick_arg))
-			break;
-	}
+	if (c->ents)
+		kmem_count_entries(c->ents, c->npages, c->swap_possible, arg);
 	return 0;
 }
 
 int
-kmem_walk(int fd, uint64_t start, uint64_t end, kmem_work *w, kmem_counts *c,
-		  kmem_run_cb cb, void *cb_arg)
+kmem_count(int fd, uint64_t start, uint64_t end, kmem_work *w, kmem_counts *c)
 {
-	size_t		ps = kmem_page_size();
-	kmem_scan	s;
-	ssize_t		n;
+	c->pages += (end - start) / kmem_page_size();
+	return kmem_walk(fd, start, end, 1, KMEM_ENTRIES, w, kmem_count_sink, c);
+}
 
-	c->pages += (end - start) / ps;
-	if (!w->use_scan || !kmem_get_caps()->pagemap_scan)
-		return walk_read(fd, start, end, w, c, cb, cb_arg);
+int
+kmem_runs_sink(void *arg, const kmem_chunk *c)
+{
+	kmem_runs  *r = arg;
 
-	kmem_scan_init(&s, fd, start, end, 0, PAGE_IS_PRESENT | PAGE_IS_SWAPPED, 0,
-				   PAGE_IS_PRESENT | PAGE_IS_SWAPPED);
-	while ((n = kmem_scan_step(&s, w->vec, w->vec_len)) > 0)
+	r->page_size = c->page_size;
+	for (size_t i = 0; i < c->npages; i++)
 	{
-		kmem_work	inner = *w;
-		uint64_t	wstart = w->vec[0].start;
-		uint64_t	wend = w->vec[0].end;
+		uint64_t	addr = c->addr + i * c->page_size;
 
-		/* the ranges' entries, read in chunks; no tick inside */
-		inner.tick = NULL;
-
-		/*
-		 * Ranges closer than KMEM_GAP_PAGES are read as one window: a pread
-		 * per tiny range (a sparse, randomly touched region) costs more in
-		 * system calls than reading the absent entries between them.
-		 */
-		for (ssize_t i = 1; i <= n; i++)
+		if (!c->ents || !r->pick(r->arg, c->ents[i]))
+			continue;
+		if (r->end != addr)
 		{
-			if (i < n && w->vec[i].start - wend <= KMEM_GAP_PAGES * ps)
-			{
-				wend = w->vec[i].end;
-				continue;
-			}
-			if (walk_read(fd, wstart, wend, &inner, c, cb, cb_arg) < 0)
-				return -1;
-			if (i < n)
-			{
-				wstart = w->vec[i].start;
-				wend = w->vec[i].end;
-			}
+			/* not adjacent to the open run: that run is over */
+			kmem_runs_end(r);
+			r->start = addr;
 		}
-		if (w->tick && w->tick(w->tick_arg))
-			return 0;
+		r->end = addr + c->page_size;
 	}
-	return n < 0 ? -1 : 0;
+	return 0;
+}
+
+void
+kmem_runs_end(kmem_runs *r)
+{
+	if (r->end > r->start)
+		r->emit(r->arg, r->start, (r->end - r->start) / r->page_size);
+	r->start = r->end = 0;
 }
 
 /* ---- kpageflags / kpagecount ---------------------------------------------- */
+
+void
+kmem_kpage_path(char *buf, size_t len, const char *which)
+{
+	snprintf(buf, len, "/proc/%s", which);
+}
 
 int
 kmem_kpage_open(const char *which)
 {
 	char		path[64];
 
-	snprintf(path, sizeof(path), "/proc/%s", which);
+	kmem_kpage_path(path, sizeof(path), which);
 	return open(path, O_RDONLY | O_CLOEXEC);
 }
 
@@ -659,7 +859,7 @@ kmem_maps_lookup(pid_t pid, uint64_t addr, kmem_vma *out)
 	FILE	   *f;
 	int			found = 0;
 
-	proc_path(path, sizeof(path), pid, "maps");
+	kmem_proc_path(path, sizeof(path), pid, "maps");
 	f = fopen(path, "re");
 	if (f == NULL)
 		return -1;
@@ -693,7 +893,7 @@ kmem_smaps_range(pid_t pid, uint64_t start, uint64_t end, kmem_vma *out)
 	bool		inside = false;
 	kmem_vma	v;
 
-	proc_path(path, sizeof(path), pid, "smaps");
+	kmem_proc_path(path, sizeof(path), pid, "smaps");
 	f = fopen(path, "re");
 	if (f == NULL)
 		return -1;
@@ -821,7 +1021,7 @@ kmem_status_kb(pid_t pid, const char *key, uint64_t *kb)
 {
 	char		path[64];
 
-	proc_path(path, sizeof(path), pid, "status");
+	kmem_proc_path(path, sizeof(path), pid, "status");
 	return proc_key_value(path, key, kb);
 }
 
@@ -849,7 +1049,7 @@ kmem_stat(pid_t pid, pid_t *ppid, uint64_t *minflt, uint64_t *majflt)
 	unsigned long long mn,
 				mj;
 
-	proc_path(path, sizeof(path), pid, "stat");
+	kmem_proc_path(path, sizeof(path), pid, "stat");
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;

@@ -39,6 +39,11 @@ typedef struct kmem_caps
 extern const kmem_caps *kmem_get_caps(void);
 extern size_t kmem_page_size(void);
 
+/* ---- /proc paths ---------------------------------------------------- */
+
+/* "/proc/PID/FILE" into buf (pid 0: "/proc/self/FILE"); every path is built here. */
+extern void kmem_proc_path(char *buf, size_t len, pid_t pid, const char *file);
+
 /* ---- pagemap -------------------------------------------------------- */
 
 /* Opens /proc/PID/pagemap (pid 0: this process).  Returns fd or -1. */
@@ -181,7 +186,82 @@ extern int	kmem_uffd_wp_start(void *addr, size_t len);
 /* Stops tracking and closes the descriptor; 0 or -1. */
 extern int	kmem_uffd_wp_stop(int uffd, void *addr, size_t len);
 
-/* ---- summaries -------------------------------------------------------- */
+/* ---- the walker: one loop over a page table, a sink per chunk ------------- */
+
+/*
+ * A walk reads one process's page table over [start, end) through the
+ * caller's pagemap fd and hands what it finds to a sink, a chunk at a time.
+ * Every reader of page tables in ptbm is a sink of this one loop.  What a
+ * walk delivers (wants):
+ *   KMEM_EVERY_PAGE  every page of the range, absent ones too, in chunks of
+ *                    ents_len pages, each with its entry (a chunk that maps
+ *                    nothing is not read: mapped false, entries 0);
+ *                    otherwise only runs of pages that have a PTE (present,
+ *                    a swap entry or a marker: sinks decode them);
+ *   KMEM_ENTRIES     the pagemap entry of each page of a run (otherwise the
+ *                    runs come from PAGEMAP_SCAN alone, with their
+ *                    categories, and entries are NULL);
+ *   KMEM_CATEGORIES  with KMEM_EVERY_PAGE, the PAGEMAP_SCAN categories of
+ *                    each page (zero page, huge); NULL without PAGEMAP_SCAN;
+ *   KMEM_PRESENT     runs of present pages only (not swapped ones);
+ *   KMEM_WRITTEN     runs of present pages written since they were
+ *                    write-protected (userfaultfd asynchronous write-protect;
+ *                    needs PAGEMAP_SCAN: -1 with EOPNOTSUPP without it);
+ *   KMEM_RESET       with KMEM_WRITTEN, write-protect them again in the same
+ *                    walk, so that no write falls between reading and
+ *                    resetting (the range must be registered, asynchronous).
+ * A page is stride base pages (a hugetlb page: its entry is that of its
+ * first base page).  Absent pages are skipped without reading their
+ * entries when PAGEMAP_SCAN is available.  The walker never allocates.
+ */
+#define KMEM_EVERY_PAGE		0x01
+#define KMEM_ENTRIES		0x02
+#define KMEM_CATEGORIES		0x04
+#define KMEM_PRESENT		0x08
+#define KMEM_WRITTEN		0x10
+#define KMEM_RESET			0x20
+
+typedef struct kmem_chunk
+{
+	uint64_t	addr;			/* of the first page */
+	size_t		npages;
+	size_t		page_size;		/* bytes per page (stride base pages) */
+	const uint64_t *ents;		/* one per page, or NULL (no KMEM_ENTRIES) */
+	const uint16_t *cats;		/* one per page, or NULL */
+	uint64_t	run_cats;		/* without entries: the run's categories */
+	bool		mapped;			/* false: nothing present or swapped here */
+	bool		swap_possible;	/* for kmem_ent_decode, from the work */
+} kmem_chunk;
+
+/* A sink; a nonzero return ends the walk (which then returns 0). */
+typedef int (*kmem_sink) (void *arg, const kmem_chunk *c);
+
+/* Caller-owned scratch space for walks. */
+typedef struct kmem_work
+{
+	struct page_region *vec;
+	size_t		vec_len;
+	uint64_t   *ents;
+	size_t		ents_len;		/* also the chunk size of KMEM_EVERY_PAGE */
+	uint16_t   *cats;			/* ents_len of them, for KMEM_CATEGORIES */
+	int			(*tick) (void *arg);	/* called between chunks; may
+										 * longjmp; nonzero stops */
+	void	   *tick_arg;
+	bool		use_scan;		/* PAGEMAP_SCAN if the kernel has it */
+	bool		swap_possible;	/* a PTE of the range can be a swap entry
+								 * (private mapping, swap configured) */
+} kmem_work;
+
+/*
+ * Returns 0, or -1 with errno (ESRCH when the process went away during the
+ * walk: its entries end there, and everything before was delivered).  A
+ * NULL sink: the walk only fills w->ents (with KMEM_EVERY_PAGE, a range of
+ * at most ents_len pages is then read into them whole).
+ */
+extern int	kmem_walk(int fd, uint64_t start, uint64_t end, size_t stride, int wants,
+					  kmem_work *w, kmem_sink sink, void *arg);
+
+/* ---- sinks kmem offers ---------------------------------------------------- */
 
 typedef struct kmem_counts
 {
@@ -196,39 +276,36 @@ typedef struct kmem_counts
 	uint64_t	swap_or_marker; /* one of the two, which is hidden */
 } kmem_counts;
 
-/* Caller-owned scratch space for the summary and row walkers. */
-typedef struct kmem_work
-{
-	struct page_region *vec;
-	size_t		vec_len;
-	uint64_t   *ents;
-	size_t		ents_len;
-	int			(*tick) (void *arg);	/* called between batches; may
-										 * longjmp; nonzero stops */
-	void	   *tick_arg;
-	bool		use_scan;		/* PAGEMAP_SCAN for presence if available */
-	bool		swap_possible;	/* a PTE of the range can be a swap entry
-								 * (private mapping, swap configured) */
-} kmem_work;
-
-/* Callback of kmem_walk: a run of mapped (present or swapped) pages. */
-typedef void (*kmem_run_cb) (void *arg, uint64_t addr, size_t npages,
-							 const uint64_t *ents);
-
-/*
- * Walks [start, end) and calls cb for every run of present or swapped pages
- * with their pagemap entries (PTE markers are neither); absent pages are
- * skipped without reading them when PAGEMAP_SCAN is available.  cb may be NULL.  Adds to *c.  Returns 0,
- * or -1 (errno; ESRCH when the process went away during the walk).
- */
-extern int	kmem_walk(int fd, uint64_t start, uint64_t end, kmem_work *w,
-					  kmem_counts *c, kmem_run_cb cb, void *cb_arg);
-
 extern void kmem_count_entries(const uint64_t *ents, size_t n, bool swap_possible,
 							   kmem_counts *c);
+/* A sink (arg: kmem_counts) that counts the entries delivered. */
+extern int	kmem_count_sink(void *arg, const kmem_chunk *c);
+/* Counts the base pages of [start, end): kmem_walk with kmem_count_sink. */
+extern int	kmem_count(int fd, uint64_t start, uint64_t end, kmem_work *w, kmem_counts *c);
+
+/*
+ * Runs of consecutive pages whose entries pick accepts, built across the
+ * chunks of one walk (a sink, arg: kmem_runs); kmem_runs_end emits the run
+ * still open.  A run ends at the last page delivered: a walk cut short by
+ * an exiting process never yields a run past what was read.
+ */
+typedef struct kmem_runs
+{
+	bool		(*pick) (void *arg, uint64_t ent);
+	void		(*emit) (void *arg, uint64_t addr, size_t npages);
+	void	   *arg;
+	size_t		page_size;		/* set by the sink */
+	uint64_t	start;			/* the open run, [start, end); empty if equal */
+	uint64_t	end;
+} kmem_runs;
+
+extern int	kmem_runs_sink(void *arg, const kmem_chunk *c);
+extern void kmem_runs_end(kmem_runs *r);
 
 /* ---- kpageflags / kpagecount -------------------------------------------- */
 
+/* "/proc/kpageflags" or "/proc/kpagecount" into buf. */
+extern void kmem_kpage_path(char *buf, size_t len, const char *which);
 /* Opens /proc/kpageflags or /proc/kpagecount; -1 (EACCES as non-root). */
 extern int	kmem_kpage_open(const char *which);
 

@@ -28,11 +28,9 @@
 #include "tcop/utility.h"
 #include "utils/guc.h"
 
-#include "kmem.h"
-#include "ptbm.h"
 #include "ptbm_ledger.h"
 #include "ptbm_region.h"
-#include "ptbm_rows.h"
+#include "ptbm_writes.h"
 
 /*
  * From libpq/auth.h, which needs the GSSAPI headers that a PGXS build does
@@ -134,16 +132,6 @@ _PG_init(void)
 							 PGC_SIGHUP,
 							 0,
 							 NULL, ptbm_track_writes_assign, NULL);
-
-	DefineCustomBoolVariable("ptbm.row_templates",
-							 "Forms each shape of ptbm_pte row once and patches copies of it.",
-							 "A developer option: off forms every row in full, "
-							 "which the tests compare with.",
-							 &ptbm_row_templates,
-							 true,
-							 PGC_USERSET,
-							 GUC_NOT_IN_SAMPLE,
-							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("ptbm");
 

@@ -101,7 +101,7 @@ ptbm_ledger_mark(int64 first, int64 count)
 }
 
 void
-ptbm_ledger_set_tracking(int state)
+ptbm_ledger_set_tracking(PtbmTracking state)
 {
 	uint8	   *slot = ptbm_ledger_own_slot();
 
@@ -118,12 +118,12 @@ ptbm_ledger_slot(int backend_id)
 	return ptbm_ledger + backend_id * ptbm_ledger_bytes;
 }
 
-int
+PtbmTracking
 ptbm_ledger_tracking(int backend_id)
 {
 	const uint8 *slot = ptbm_ledger_slot(backend_id);
 
-	return slot ? slot[0] : 0;
+	return slot ? (PtbmTracking) slot[0] : PTBM_TRACK_NONE;
 }
 
 const uint8 *

@@ -123,6 +123,64 @@ ptbm_require_region(void)
 				 errhint("Add ptbm to shared_preload_libraries in postgresql.conf and restart the server.")));
 }
 
+int64
+ptbm_region_range(int64 first, int64 count, bool count_is_null)
+{
+	if (first < 0 || first >= ptbm_region.pages)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("page %lld is outside the ptbm region", (long long) first),
+				 errdetail("The region has %lld pages, numbered from 0 to %lld.",
+						   (long long) ptbm_region.pages,
+						   (long long) ptbm_region.pages - 1)));
+	if (count_is_null)
+		return ptbm_region.pages - first;
+	if (count < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("page count must not be negative")));
+	/* written so that it cannot overflow: first < pages here */
+	if (count > ptbm_region.pages - first)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("pages %lld to %lld reach past the end of the ptbm region",
+						(long long) first,
+						(count > PG_INT64_MAX - first) ? PG_INT64_MAX : (long long) (first + count - 1)),
+				 errdetail("The region has %lld pages, numbered from 0 to %lld.",
+						   (long long) ptbm_region.pages,
+						   (long long) ptbm_region.pages - 1),
+				 errhint("Pass a NULL page count to go to the end of the region.")));
+	return count;
+}
+
+int64
+ptbm_region_range_args(FunctionCallInfo fcinfo, int argno, int64 *first)
+{
+	*first = PG_GETARG_INT64(argno);
+	return ptbm_region_range(*first,
+							 PG_ARGISNULL(argno + 1) ? 0 : PG_GETARG_INT64(argno + 1),
+							 PG_ARGISNULL(argno + 1));
+}
+
+/*
+ * Only in a private mapping, and only with swap configured: shmem and file
+ * pages never leave a swap entry in a page table.
+ */
+bool
+ptbm_region_swap_possible(void)
+{
+	uint64		swap_kb = 0;
+
+	return !ptbm_kind_is_shared(ptbm_region.kind) &&
+		(kmem_meminfo("SwapTotal", &swap_kb) != 1 || swap_kb > 0);
+}
+
+char *
+ptbm_addr_text(uint64 addr)
+{
+	return psprintf("0x%llx", (unsigned long long) addr);
+}
+
 /* ---- the backing file ------------------------------------------------------ */
 
 /*

@@ -14,6 +14,7 @@
 #ifndef PTBM_REGION_H
 #define PTBM_REGION_H
 
+#include "fmgr.h"
 #include "utils/guc.h"
 
 typedef enum PtbmKind
@@ -74,6 +75,20 @@ ptbm_page_addr(int64 page)
 
 /* ERROR unless the region exists (ptbm was preloaded) */
 extern void ptbm_require_region(void);
+
+/*
+ * Checks [first, first + count) against the region (22023 outside it); a
+ * NULL count means "to the end of the region".  Returns the count.  The
+ * _args form reads the pair from arguments argno and argno + 1.
+ */
+extern int64 ptbm_region_range(int64 first, int64 count, bool count_is_null);
+extern int64 ptbm_region_range_args(FunctionCallInfo fcinfo, int argno, int64 *first);
+
+/* whether a PTE of the region can hold a swap entry (private, swap on) */
+extern bool ptbm_region_swap_possible(void);
+
+/* "0x..." of an address, palloc'd */
+extern char *ptbm_addr_text(uint64 addr);
 
 /* postmaster only: map at start, reset before each generation of children */
 extern void ptbm_region_map(Size size, PtbmKind kind, PtbmHuge huge);

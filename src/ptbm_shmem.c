@@ -22,6 +22,11 @@
  * sequence of snapshots, one process at a time; nothing here touches the
  * segment, and no lock is taken.
  *
+ * Copyright (c) 2026, ptbm developers
+ *
+ * IDENTIFICATION
+ *	  src/ptbm_shmem.c
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -36,9 +41,11 @@
 #include "utils/builtins.h"
 
 #include "kmem.h"
-#include "ptbm.h"
+#include "ptbm_proc.h"
+#include "ptbm_region.h"
 
 #define PTBM_SHMEM_ROWS_TICK 65536	/* rows between interrupt checks */
+#define PTBM_SHMEM_CHUNK	65536	/* pagemap entries per read (no PAGEMAP_SCAN) */
 
 PG_FUNCTION_INFO_V1(ptbm_shmem_segment);
 PG_FUNCTION_INFO_V1(ptbm_shmem_backends);
@@ -90,17 +97,17 @@ ptbm_shmem_locate(PtbmSegment *seg)
  * the process has gone or does not map the segment at this address.
  */
 static bool
-ptbm_shmem_smaps(int pid, const PtbmSegment *seg, kmem_vma *vma)
+ptbm_shmem_smaps(const PtbmProc *p, const PtbmSegment *seg, kmem_vma *vma)
 {
-	int			n = kmem_smaps_range(pid, seg->start, seg->end, vma);
+	int			n = kmem_smaps_range(p->pid, seg->start, seg->end, vma);
 
 	if (n < 0)
 	{
-		if (ptbm_proc_gone(pid, errno))
+		if (ptbm_proc_gone(p, errno))
 			return false;
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not read /proc/%d/smaps: %m", pid)));
+				 errmsg("could not read /proc/%d/smaps: %m", p->pid)));
 	}
 	return n > 0 && vma->start == seg->start && vma->inode == seg->inode;
 }
@@ -119,82 +126,43 @@ ptbm_vma_page_size(const kmem_vma *vma)
 /* A run of present pages [start, end); huge: mapped by one PMD or PUD entry. */
 typedef void (*PtbmRangeCb) (void *arg, uint64 start, uint64 end, bool huge);
 
-typedef struct PtbmWalkAdapter
+typedef struct ShmemRuns
 {
 	PtbmRangeCb cb;
 	void	   *arg;
-	bool		huge;
-} PtbmWalkAdapter;
+	bool		hugetlb;		/* without PAGEMAP_SCAN, what huge means */
+} ShmemRuns;
 
-/* kmem_walk's runs hold present and swapped pages: keep the present ones */
-static void
-ptbm_shmem_run(void *arg, uint64_t addr, size_t npages, const uint64_t *ents)
+/*
+ * A sink: PAGEMAP_SCAN gives each run's categories; without it the runs
+ * come from entries, which cannot tell a PMD-mapped page, and the
+ * mapping's own page size says.
+ */
+static int
+ptbm_shmem_run(void *arg, const kmem_chunk *c)
 {
-	PtbmWalkAdapter *a = arg;
-	uint64		ps = kmem_page_size();
-	size_t		i = 0;
+	ShmemRuns  *r = arg;
+	bool		huge = c->ents ? r->hugetlb : (c->run_cats & PAGE_IS_HUGE) != 0;
 
-	while (i < npages)
-	{
-		size_t		j;
-
-		if (!(ents[i] & PM_PRESENT))
-		{
-			i++;
-			continue;
-		}
-		for (j = i + 1; j < npages && (ents[j] & PM_PRESENT); j++)
-			;
-		a->cb(a->arg, addr + i * ps, addr + j * ps, a->huge);
-		i = j;
-	}
+	r->cb(r->arg, c->addr, c->addr + c->npages * c->page_size, huge);
+	return 0;
 }
 
 /*
- * Calls cb for every run of pages of [start, end) present in the page table
- * of process pid.  hugetlb says whether the mapping is hugetlb, for the
- * fallback without PAGEMAP_SCAN (which cannot tell a PMD-mapped page).
- * Returns false if the process has gone (then it is to be skipped).
+ * Calls cb for every run of pages of [start, end) present in p's page
+ * table.  Returns false if the process has gone (then it is to be skipped).
  */
 static bool
-ptbm_shmem_walk(int pid, uint64 start, uint64 end, bool hugetlb, kmem_work *w,
+ptbm_shmem_walk(PtbmProc *p, uint64 start, uint64 end, bool hugetlb, kmem_work *w,
 				PtbmRangeCb cb, void *arg)
 {
-	int			fd = ptbm_open_pagemap(pid);
-	int			r = 0;
+	ShmemRuns	runs = {cb, arg, hugetlb};
+	int			r;
 
-	if (fd < 0)
+	if (!ptbm_proc_open(p))
 		return false;
-	if (kmem_get_caps()->pagemap_scan)
-	{
-		kmem_scan	s;
-		ssize_t		n;
-
-		kmem_scan_init(&s, fd, start, end, 0, PAGE_IS_PRESENT, 0,
-					   PAGE_IS_PRESENT | PAGE_IS_HUGE);
-		while ((n = kmem_scan_step(&s, w->vec, w->vec_len)) > 0)
-		{
-			for (ssize_t k = 0; k < n; k++)
-			{
-				uint64		a = Max(w->vec[k].start, start);
-				uint64		b = Min(w->vec[k].end, end);
-
-				if (a < b)
-					cb(arg, a, b, (w->vec[k].categories & PAGE_IS_HUGE) != 0);
-			}
-			CHECK_FOR_INTERRUPTS();
-		}
-		r = n < 0 ? -1 : 0;
-	}
-	else
-	{
-		PtbmWalkAdapter a = {cb, arg, hugetlb};
-		kmem_counts c;
-
-		memset(&c, 0, sizeof(c));
-		r = kmem_walk(fd, start, end, w, &c, ptbm_shmem_run, &a);
-	}
-	return ptbm_close_pagemap(fd, pid, r, errno);
+	r = kmem_walk(p->pagemap, start, end, 1, KMEM_PRESENT, w, ptbm_shmem_run, &runs);
+	return ptbm_proc_close(p, r, errno);
 }
 
 /*
@@ -227,6 +195,7 @@ ptbm_shmem_segment(PG_FUNCTION_ARGS)
 	Datum		values[PTBM_SEGMENT_COLS];
 	bool		nulls[PTBM_SEGMENT_COLS] = {0};
 	PtbmSegment seg;
+	PtbmProc	self;
 	kmem_vma	vma;
 	uint64		ps = kmem_page_size();
 	int			i = 0;
@@ -235,7 +204,8 @@ ptbm_shmem_segment(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	ptbm_shmem_locate(&seg);
-	if (!ptbm_shmem_smaps(MyProcPid, &seg, &vma))
+	ptbm_proc_resolve(MyProcPid, &self);
+	if (!ptbm_shmem_smaps(&self, &seg, &vma))
 		elog(ERROR, "the main shared memory segment is missing from /proc/self/smaps");
 
 	values[i++] = CStringGetTextDatum(ptbm_addr_text(seg.start));
@@ -312,17 +282,15 @@ ptbm_shmem_backends(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	uint64		ps = kmem_page_size();
 	PtbmSegment seg;
-	PtbmProc *procs;
+	PtbmProc   *procs;
 	int			nprocs;
 	kmem_work	w;
 
 	ptbm_require_region();
 	InitMaterializedSRF(fcinfo, 0);
 	ptbm_shmem_locate(&seg);
-	procs = ptbm_cluster_procs(&nprocs);
-	/* PAGEMAP_SCAN is used directly in ptbm_shmem_walk */
-	ptbm_init_work(&w, false);
-	w.swap_possible = false;	/* shmem: no swap entry in a PTE */
+	procs = ptbm_procs(&nprocs);
+	ptbm_walk_work(&w, PTBM_SHMEM_CHUNK, false);
 
 	for (int p = 0; p < nprocs; p++)
 	{
@@ -334,7 +302,7 @@ ptbm_shmem_backends(PG_FUNCTION_ARGS)
 		int			i = 0;
 
 		CHECK_FOR_INTERRUPTS();
-		if (!ptbm_proc_alive(&procs[p]) || !ptbm_shmem_smaps(procs[p].pid, &seg, &vma))
+		if (!ptbm_proc_alive(&procs[p]) || !ptbm_shmem_smaps(&procs[p], &seg, &vma))
 			continue;			/* exited, or maps something else there */
 
 		memset(&acc, 0, sizeof(acc));
@@ -343,7 +311,7 @@ ptbm_shmem_backends(PG_FUNCTION_ARGS)
 		/* 64-bit page tables: a table page holds ps / 8 entries */
 		acc.pte_span = ps * (ps / sizeof(uint64));
 		acc.pmd_span = acc.pte_span * (ps / sizeof(uint64));
-		if (!ptbm_shmem_walk(procs[p].pid, seg.start, seg.end, acc.unit > ps, &w,
+		if (!ptbm_shmem_walk(&procs[p], seg.start, seg.end, acc.unit > ps, &w,
 							 ptbm_shmem_acc_range, &acc))
 			continue;
 		if (kmem_status_kb(procs[p].pid, "VmPTE", &pte_kb) <= 0)
@@ -446,7 +414,7 @@ ptbm_buffer_ptes(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	PtbmSegment seg;
-	PtbmProc *procs;
+	PtbmProc   *procs;
 	int			nprocs;
 	bool		one = !PG_ARGISNULL(0);
 	kmem_work	w;
@@ -461,20 +429,22 @@ ptbm_buffer_ptes(PG_FUNCTION_ARGS)
 	if (one)
 	{
 		procs = palloc0(sizeof(PtbmProc));
-		procs[0].pid = PG_GETARG_INT32(0);
-		ptbm_check_pid(procs[0].pid);
+		ptbm_proc_resolve(PG_GETARG_INT32(0), &procs[0]);
 		nprocs = 1;
 	}
 	else
-		procs = ptbm_cluster_procs(&nprocs);
+		procs = ptbm_procs(&nprocs);
 
-	if (!ptbm_shmem_smaps(MyProcPid, &seg, &vma))
-		elog(ERROR, "the main shared memory segment is missing from /proc/self/smaps");
+	{
+		PtbmProc	self;
+
+		ptbm_proc_resolve(MyProcPid, &self);
+		if (!ptbm_shmem_smaps(&self, &seg, &vma))
+			elog(ERROR, "the main shared memory segment is missing from /proc/self/smaps");
+	}
 	hugetlb = ptbm_vma_page_size(&vma) > kmem_page_size();
 
-	/* PAGEMAP_SCAN is used directly in ptbm_shmem_walk */
-	ptbm_init_work(&w, false);
-	w.swap_possible = false;	/* shmem: no swap entry in a PTE */
+	ptbm_walk_work(&w, PTBM_SHMEM_CHUNK, false);
 	acc.seg = &seg;
 	acc.present = palloc_extended((Size) NBuffers * sizeof(int32),
 								  MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
@@ -485,8 +455,7 @@ ptbm_buffer_ptes(PG_FUNCTION_ARGS)
 	{
 		CHECK_FOR_INTERRUPTS();
 		acc.last_marked = -1;
-		if (!ptbm_proc_alive(&procs[p]) ||
-			!ptbm_shmem_walk(procs[p].pid, seg.bufpg_start, seg.bufpg_end, hugetlb,
+		if (!ptbm_shmem_walk(&procs[p], seg.bufpg_start, seg.bufpg_end, hugetlb,
 							 &w, ptbm_buf_acc_range, &acc))
 		{
 			/* one process asked for, and it has gone: nothing to show */

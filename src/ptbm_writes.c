@@ -59,16 +59,17 @@
 #include "utils/memutils.h"
 
 #include "kmem.h"
-#include "ptbm.h"
+#include "ptbm_ledger.h"
+#include "ptbm_proc.h"
+#include "ptbm_region.h"
 #include "ptbm_writes.h"
 
 PG_FUNCTION_INFO_V1(ptbm_track_writes);
 PG_FUNCTION_INFO_V1(ptbm_written);
 PG_FUNCTION_INFO_V1(ptbm_written_reset);
 
-/* ranges per PAGEMAP_SCAN call, and pages per soft-dirty pagemap read */
-#define PTBM_WRITTEN_VEC	1024
-#define PTBM_WRITTEN_CHUNK	8192
+/* pagemap entries per read of a walk */
+#define PTBM_WRITES_CHUNK	8192
 
 /* chunks write-protected between interrupt checks */
 #define PTBM_WP_TICK		64
@@ -108,12 +109,6 @@ ptbm_tracking_name(PtbmTracking t)
 	return NULL;
 }
 
-PtbmTracking
-ptbm_tracking_of(int backend_id)
-{
-	return (PtbmTracking) ptbm_ledger_tracking(backend_id);
-}
-
 bool
 ptbm_entry_written(PtbmTracking t, uint64 ent)
 {
@@ -126,18 +121,27 @@ ptbm_entry_written(PtbmTracking t, uint64 ent)
 
 /* Clears soft-dirty bits of a process (all its memory: the kernel's unit). */
 static void
-ptbm_clear_soft_dirty(int pid)
+ptbm_clear_soft_dirty(const PtbmProc *p)
 {
-	char		path[64];
-	int			fd;
+	int			fd = ptbm_proc_open_file(p, "clear_refs", O_WRONLY);
 
-	snprintf(path, sizeof(path), "/proc/%d/clear_refs", pid);
-	fd = OpenTransientFile(path, O_WRONLY | PG_BINARY);
+	if (fd < 0 && ptbm_proc_gone(p, errno))
+		return;
 	if (fd < 0 || write(fd, "4", 1) != 1)
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not reset soft-dirty bits of process %d: %m", pid)));
+				 errmsg("could not reset soft-dirty bits of process %d: %m", p->pid)));
 	CloseTransientFile(fd);
+}
+
+/* the calling backend, resolved */
+static PtbmProc *
+ptbm_self(void)
+{
+	static PtbmProc self;
+
+	ptbm_proc_resolve(MyProcPid, &self);
+	return &self;
 }
 
 /* ---- chunks ----------------------------------------------------------------------- */
@@ -197,11 +201,12 @@ ptbm_tracking_prepare(int64 first, int64 count)
 	ptbm_wp_protect(ptbm_page_addr(first), ptbm_page_addr(first + count));
 }
 
-/* kmem_walk callback: protect the chunks of a run this backend maps */
-static void
-ptbm_wp_protect_run(void *arg, uint64_t addr, size_t npages, const uint64_t *ents)
+/* a sink: protect the chunks of a run of pages this backend maps */
+static int
+ptbm_wp_protect_run(void *arg, const kmem_chunk *c)
 {
-	ptbm_wp_protect(addr, addr + npages * kmem_page_size());
+	ptbm_wp_protect(c->addr, c->addr + c->npages * c->page_size);
+	return 0;
 }
 
 /*
@@ -259,7 +264,7 @@ ptbm_tracking_start(void)
 				 errhint("Check vm.unprivileged_userfaultfd and the kernel version.")));
 	if (t == PTBM_TRACK_SOFT_DIRTY)
 	{
-		ptbm_clear_soft_dirty(MyProcPid);
+		ptbm_clear_soft_dirty(ptbm_self());
 		ptbm_ledger_set_tracking(PTBM_TRACK_SOFT_DIRTY);
 		return;
 	}
@@ -282,9 +287,10 @@ ptbm_tracking_start(void)
 			ereport(ERROR,
 					(errcode_for_file_access(),
 					 errmsg("could not open /proc/self/pagemap: %m")));
-		ptbm_init_work(&w, true);
-		r = kmem_walk(fd, ptbm_page_addr(0), ptbm_page_addr(ptbm_region.pages), &w,
-					  &(kmem_counts) {0}, ptbm_wp_protect_run, NULL);
+		/* runs of pages with a PTE: PAGEMAP_SCAN alone finds them */
+		ptbm_walk_work(&w, PTBM_WRITES_CHUNK, false);
+		r = kmem_walk(fd, ptbm_page_addr(0), ptbm_page_addr(ptbm_region.pages), 1, 0,
+					  &w, ptbm_wp_protect_run, NULL);
 		if (r < 0)
 			ereport(ERROR,
 					(errcode_for_file_access(),
@@ -304,9 +310,13 @@ ptbm_tracking_start(void)
 
 /* ---- the written set ------------------------------------------------------------ */
 
-typedef void (*PtbmRunEmit) (void *arg, int64 first, int64 pages);
+typedef void (*PtbmRunEmit) (void *arg, uint64 addr, size_t pages);
 
-/* The ranges a reset of the own set protected so far: undone on error. */
+/*
+ * The ranges a reset of the calling backend's own set protected so far,
+ * which a failure or a cancel unprotects again (making those pages written
+ * again).
+ */
 typedef struct PtbmUndo
 {
 	struct page_region *ranges;
@@ -314,60 +324,78 @@ typedef struct PtbmUndo
 	int			cap;
 } PtbmUndo;
 
+/* A written-set walk: where its runs go, and the undo of an own reset. */
+typedef struct WrittenWalk
+{
+	PtbmRunEmit emit;
+	void	   *arg;
+	PtbmUndo   *undo;			/* NULL: nothing to undo */
+} WrittenWalk;
+
+/* a sink of a KMEM_WRITTEN walk: each run, recorded for the undo first */
+static int
+ptbm_written_run(void *arg, const kmem_chunk *c)
+{
+	WrittenWalk *ww = arg;
+
+	if (ww->undo)
+	{
+		PtbmUndo   *u = ww->undo;
+
+		if (u->n == u->cap)
+		{
+			u->cap *= 2;
+			u->ranges = repalloc_huge(u->ranges, u->cap * sizeof(struct page_region));
+		}
+		u->ranges[u->n].start = c->addr;
+		u->ranges[u->n].end = c->addr + c->npages * c->page_size;
+		u->n++;
+	}
+	ww->emit(ww->arg, c->addr, c->npages);
+	return 0;
+}
+
 /*
  * The written set of a process that tracks with uffd-wp, read through its
- * pagemap fd, a batch of ranges at a time; with reset, the same walk
- * write-protects them again.  For the calling backend's own set (undo not
- * NULL), a failure or a cancel protects nothing: what was protected is
- * unprotected again, which makes those pages written again.
+ * pagemap; with reset, the same walk write-protects it again.  For the
+ * calling backend's own set (undoable), a failure or a cancel protects
+ * nothing in the end: what was protected is unprotected again.
  */
 static void
-ptbm_written_uffd(int fd, bool reset, PtbmUndo *undo, PtbmRunEmit emit, void *arg)
+ptbm_written_uffd(PtbmProc *p, bool reset, bool undoable, PtbmRunEmit emit, void *arg)
 {
-	uint64		start = ptbm_page_addr(0);
-	kmem_scan	s;
-	struct page_region *vec = palloc(PTBM_WRITTEN_VEC * sizeof(struct page_region));
+	PtbmUndo	undo = {palloc(16 * sizeof(struct page_region)), 0, 16};
+	WrittenWalk ww = {emit, arg, undoable && reset ? &undo : NULL};
+	kmem_work	w;
 
-	/* present pages that are not write-protected any more */
-	kmem_scan_init(&s, fd, start, ptbm_page_addr(ptbm_region.pages),
-				   PAGE_IS_WPALLOWED | PAGE_IS_WRITTEN | PAGE_IS_PRESENT, 0, 0,
-				   PAGE_IS_WRITTEN);
-	if (reset)
-		kmem_scan_set_flags(&s, PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC);
+	ptbm_walk_work(&w, 1, false);
 	PG_TRY();
 	{
-		ssize_t		n;
+		int			r;
 
-		while ((n = kmem_scan_step(&s, vec, PTBM_WRITTEN_VEC)) > 0)
-		{
-			if (undo)
-			{
-				if (undo->n + n > undo->cap)
-				{
-					undo->cap = Max(2 * undo->cap, undo->n + n);
-					undo->ranges = repalloc_huge(undo->ranges, undo->cap * sizeof(struct page_region));
-				}
-				memcpy(undo->ranges + undo->n, vec, n * sizeof(struct page_region));
-				undo->n += n;
-			}
-			for (ssize_t k = 0; k < n; k++)
-				emit(arg, (vec[k].start - start) / ptbm_region.page_size,
-					 (vec[k].end - vec[k].start) / ptbm_region.page_size);
-			CHECK_FOR_INTERRUPTS();
-		}
-		if (n < 0 && errno != ESRCH)
+		r = kmem_walk(p->pagemap, ptbm_page_addr(0), ptbm_page_addr(ptbm_region.pages),
+					  ptbm_region.base_per_page, KMEM_WRITTEN | (reset ? KMEM_RESET : 0),
+					  &w, ptbm_written_run, &ww);
+		if (r < 0 && !ptbm_proc_gone(p, errno))
 			ereport(ERROR,
 					(errcode_for_file_access(),
-					 errmsg("could not scan the page table: %m")));
+					 errmsg("could not scan the page table of process %d: %m", p->pid)));
 	}
 	PG_CATCH();
 	{
-		for (int i = 0; undo && i < undo->n; i++)
-			(void) kmem_uffd_wp_unprotect(ptbm_uffd, (void *) (uintptr_t) undo->ranges[i].start,
-										  undo->ranges[i].end - undo->ranges[i].start);
+		for (int i = 0; ww.undo && i < undo.n; i++)
+			(void) kmem_uffd_wp_unprotect(ptbm_uffd, (void *) (uintptr_t) undo.ranges[i].start,
+										  undo.ranges[i].end - undo.ranges[i].start);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+}
+
+/* the soft-dirty rule, as kmem_runs picks pages */
+static bool
+ptbm_pick_soft_dirty(void *arg, uint64_t ent)
+{
+	return ptbm_entry_written(PTBM_TRACK_SOFT_DIRTY, ent);
 }
 
 /*
@@ -376,42 +404,21 @@ ptbm_written_uffd(int fd, bool reset, PtbmUndo *undo, PtbmRunEmit emit, void *ar
  * that is not an exit is an error.
  */
 static void
-ptbm_written_soft_dirty(int fd, int pid, PtbmRunEmit emit, void *arg)
+ptbm_written_soft_dirty(PtbmProc *p, PtbmRunEmit emit, void *arg)
 {
-	uint64	   *ents = palloc(PTBM_WRITTEN_CHUNK * sizeof(uint64));
-	int64		run_first = -1;
-	int64		page;
+	kmem_runs	runs = {.pick = ptbm_pick_soft_dirty, .emit = emit, .arg = arg};
+	kmem_work	w;
+	int			r;
 
-	for (page = 0; page < ptbm_region.pages;)
-	{
-		int64		n = Min(PTBM_WRITTEN_CHUNK, ptbm_region.pages - page);
-		ssize_t		got;
-
-		CHECK_FOR_INTERRUPTS();
-		got = kmem_pagemap_read_stride(fd, ptbm_page_addr(page), n,
-									   ptbm_region.base_per_page, ents);
-		if (got < 0 && !ptbm_proc_gone(pid, errno))
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not read the page table of process %d: %m", pid)));
-		for (int64 k = 0; k < Max(got, 0); k++)
-		{
-			bool		w = ptbm_entry_written(PTBM_TRACK_SOFT_DIRTY, ents[k]);
-
-			if (w && run_first < 0)
-				run_first = page + k;
-			else if (!w && run_first >= 0)
-			{
-				emit(arg, run_first, page + k - run_first);
-				run_first = -1;
-			}
-		}
-		page += Max(got, 0);
-		if (got < n)
-			break;				/* the process exited: its entries end here */
-	}
-	if (run_first >= 0)
-		emit(arg, run_first, page - run_first);
+	ptbm_walk_work(&w, PTBM_WRITES_CHUNK, false);
+	r = kmem_walk(p->pagemap, ptbm_page_addr(0), ptbm_page_addr(ptbm_region.pages),
+				  ptbm_region.base_per_page, KMEM_PRESENT | KMEM_ENTRIES, &w,
+				  kmem_runs_sink, &runs);
+	kmem_runs_end(&runs);
+	if (r < 0 && !ptbm_proc_gone(p, errno))
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read the page table of process %d: %m", p->pid)));
 }
 
 /* ---- the login path, and a session that starts again ---------------------------- */
@@ -488,7 +495,7 @@ ptbm_tracking_session_reset(bool track)
 #define PTBM_TRACK_COLS 5
 
 static void
-ptbm_emit_nothing(void *arg, int64 first, int64 pages)
+ptbm_emit_nothing(void *arg, uint64 addr, size_t pages)
 {
 }
 
@@ -522,26 +529,28 @@ ptbm_track_writes(PG_FUNCTION_ARGS)
 
 	(void) kmem_status_kb(0, "VmPTE", &pte_before);
 	INSTR_TIME_SET_CURRENT(start);
-	t = ptbm_tracking_of(MyBackendId);
+	t = ptbm_ledger_tracking(MyBackendId);
 	if (!enable)
 		ptbm_tracking_stop();
 	else if (t == PTBM_TRACK_NONE)
 		ptbm_tracking_start();
 	else if (t == PTBM_TRACK_SOFT_DIRTY)
-		ptbm_clear_soft_dirty(MyProcPid);
+		ptbm_clear_soft_dirty(ptbm_self());
 	else
 	{
-		PtbmUndo	undo = {palloc(sizeof(struct page_region)), 0, 1};
-		int			fd = ptbm_open_pagemap(MyProcPid);
+		PtbmProc   *self = ptbm_self();
 
-		ptbm_written_uffd(fd, true, &undo, ptbm_emit_nothing, NULL);
-		CloseTransientFile(fd);
+		if (ptbm_proc_open(self))
+		{
+			ptbm_written_uffd(self, true, true, ptbm_emit_nothing, NULL);
+			(void) ptbm_proc_close(self, 0, 0);
+		}
 	}
 	INSTR_TIME_SET_CURRENT(elapsed);
 	INSTR_TIME_SUBTRACT(elapsed, start);
 	(void) kmem_status_kb(0, "VmPTE", &pte_after);
 
-	t = ptbm_tracking_of(MyBackendId);
+	t = ptbm_ledger_tracking(MyBackendId);
 	values[0] = BoolGetDatum(t != PTBM_TRACK_NONE);
 	if (t != PTBM_TRACK_NONE)
 		values[1] = CStringGetTextDatum(ptbm_tracking_name(t));
@@ -558,14 +567,14 @@ ptbm_track_writes(PG_FUNCTION_ARGS)
 #define PTBM_WRITTEN_COLS 2
 
 static void
-ptbm_put_run(void *arg, int64 first, int64 pages)
+ptbm_put_run(void *arg, uint64 addr, size_t pages)
 {
 	ReturnSetInfo *rsinfo = arg;
 	Datum		values[PTBM_WRITTEN_COLS];
 	bool		nulls[PTBM_WRITTEN_COLS] = {0};
 
-	values[0] = Int64GetDatum(first);
-	values[1] = Int64GetDatum(pages);
+	values[0] = Int64GetDatum((int64) ((addr - ptbm_page_addr(0)) / ptbm_region.page_size));
+	values[1] = Int64GetDatum((int64) pages);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
@@ -579,41 +588,32 @@ static Datum
 ptbm_written_walk(FunctionCallInfo fcinfo, int pid, bool reset, bool check_superuser)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	PtbmTracking t;
-	int			fd;
+	PtbmProc	p;
 
-	ptbm_check_pid(pid);
+	ptbm_proc_resolve(pid, &p);
 	if (check_superuser && reset && pid != MyProcPid && !superuser())
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("only superusers may reset the write tracking of another backend"),
 				 errhint("A superuser may grant EXECUTE on ptbm_written_reset(integer), which does the same.")));
-
-	t = ptbm_tracking_of(ptbm_backend_id(pid));
-	if (t == PTBM_TRACK_NONE)
+	if (p.tracking == PTBM_TRACK_NONE)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("process %d does not track writes to the ptbm region", pid),
 				 errhint("Call ptbm_track_writes() in that backend, or set ptbm.track_writes.")));
 
-	fd = ptbm_open_pagemap(pid);
-	if (fd < 0)
+	if (!ptbm_proc_open(&p))
 		return (Datum) 0;
-	if (t == PTBM_TRACK_UFFD)
-	{
-		PtbmUndo	undo = {palloc(sizeof(struct page_region)), 0, 1};
-
+	if (p.tracking == PTBM_TRACK_UFFD)
 		/* only the calling backend's own reset can be undone */
-		ptbm_written_uffd(fd, reset, reset && pid == MyProcPid ? &undo : NULL,
-						  ptbm_put_run, rsinfo);
-	}
+		ptbm_written_uffd(&p, reset, pid == MyProcPid, ptbm_put_run, rsinfo);
 	else
 	{
-		ptbm_written_soft_dirty(fd, pid, ptbm_put_run, rsinfo);
+		ptbm_written_soft_dirty(&p, ptbm_put_run, rsinfo);
 		if (reset)
-			ptbm_clear_soft_dirty(pid);
+			ptbm_clear_soft_dirty(&p);
 	}
-	CloseTransientFile(fd);
+	(void) ptbm_proc_close(&p, 0, 0);
 	return (Datum) 0;
 }
 

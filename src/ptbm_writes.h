@@ -13,20 +13,11 @@
 #ifndef PTBM_WRITES_H
 #define PTBM_WRITES_H
 
-/* how a backend tracks its writes (the touch ledger's state byte) */
-typedef enum PtbmTracking
-{
-	PTBM_TRACK_NONE = 0,
-	PTBM_TRACK_UFFD = 1,		/* userfaultfd asynchronous write-protect */
-	PTBM_TRACK_SOFT_DIRTY = 2	/* soft-dirty bits, where the kernel has them */
-} PtbmTracking;
+#include "ptbm_ledger.h"
 
 /* what this kernel offers (probed once; inherited from the postmaster) */
 extern PtbmTracking ptbm_tracking_available(void);
 extern const char *ptbm_tracking_name(PtbmTracking t);
-/* how a backend tracks, from its ledger slot */
-extern PtbmTracking ptbm_tracking_of(int backend_id);
-
 /* whether a pagemap entry of a tracking process says "written" */
 extern bool ptbm_entry_written(PtbmTracking t, uint64 ent);
 

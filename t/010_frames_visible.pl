@@ -91,26 +91,6 @@ else
 		'and for flags');
 }
 
-# Rows with frame columns are formed in full; the same with ptbm.row_templates
-# off.  The two scans read the kernel's page flags twice, and the flags that
-# follow a page through the LRU lists (a new page reaches the lru flag when its
-# CPU's batch drains; aging sets and clears referenced and active) can change
-# between them without any process touching the page: those are left out of
-# the comparison.
-is(sql("CREATE TEMP TABLE p AS SELECT * FROM ptbm_pte($apid, 0, 128);
-        SET ptbm.row_templates = off;
-        CREATE TEMP TABLE f AS SELECT * FROM ptbm_pte($apid, 0, 128);
-        UPDATE p SET flags = ARRAY(SELECT x FROM unnest(flags) x
-                                   WHERE x <> ALL ('{lru,active,referenced,idle,reclaim}') ORDER BY x);
-        UPDATE f SET flags = ARRAY(SELECT x FROM unnest(flags) x
-                                   WHERE x <> ALL ('{lru,active,referenced,idle,reclaim}') ORDER BY x);
-        SELECT (SELECT count(*) FROM (TABLE p EXCEPT ALL TABLE f) d),
-               (SELECT count(*) FROM (TABLE f EXCEPT ALL TABLE p) d),
-               (SELECT count(*) FROM p WHERE flags <> '{}')"),
-	($kpage ? '0|0|64' : '0|0|0'), 'rows with frames: patched and fully formed rows agree')
-  or diag(sql("SELECT 'p', * FROM (TABLE p EXCEPT ALL TABLE f) d
-               UNION ALL SELECT 'f', * FROM (TABLE f EXCEPT ALL TABLE p) d"));
-
 # Roles: frames for superusers and members of pg_read_server_files only.
 $node->safe_psql('postgres',
 	'CREATE ROLE mon LOGIN IN ROLE pg_monitor;

@@ -546,6 +546,13 @@ typedef struct run_check
 	char		why[160];
 } run_check;
 
+/* What do_walk's sink sees: the counts, and the runs checked. */
+typedef struct walk_seen
+{
+	kmem_counts *c;
+	run_check  *rc;
+} walk_seen;
+
 static void
 run_cb(void *arg, uint64_t addr, size_t npages, const uint64_t *ents)
 {
@@ -572,6 +579,17 @@ run_cb(void *arg, uint64_t addr, size_t npages, const uint64_t *ents)
 	rc->last_end = end;
 	rc->pages += npages;
 	rc->nruns++;
+}
+
+static int
+walk_sink(void *arg, const kmem_chunk *ch)
+{
+	walk_seen  *seen = arg;
+
+	kmem_count_sink(seen->c, ch);
+	if (seen->rc)
+		run_cb(seen->rc, ch->addr, ch->npages, ch->ents);
+	return 0;
 }
 
 /*
@@ -608,8 +626,13 @@ do_walk(int fd, const char *base, size_t npages, bool use_scan,
 		r = -1;
 	}
 	else
-		r = kmem_walk(fd, A(base), A(base) + npages * ps, &w, c,
-					  rc ? run_cb : NULL, rc);
+	{
+		walk_seen	seen = {c, rc};
+
+		c->pages = npages;
+		r = kmem_walk(fd, A(base), A(base) + npages * ps, 1, KMEM_ENTRIES, &w,
+					  walk_sink, &seen);
+	}
 	save = errno;
 	free(w.vec);
 	free(w.ents);
@@ -1201,7 +1224,7 @@ test_walk(void)
 		w.ents = e;
 		w.ents_len = 4;
 		w.use_scan = true;
-		ok(kmem_walk(self, A(sh), A(sh), &w, &c, NULL, NULL) == 0 &&
+		ok(kmem_count(self, A(sh), A(sh), &w, &c) == 0 &&
 		   c.pages == 0 && c.present == 0,
 		   "walk: empty range counts nothing");
 	}
@@ -1934,7 +1957,7 @@ test_uffd(void)
 			memset(&c, 0, sizeof(c));
 			w.use_scan = scan;
 			w.swap_possible = false;	/* shared: no swap entry in its PTEs */
-			kmem_walk(fd, A(base), A(base) + WT_PAGES * ps, &w, &c, NULL, NULL);
+			kmem_count(fd, A(base), A(base) + WT_PAGES * ps, &w, &c);
 			OK_EQ(c.swapped, 0, "uffd: kmem_walk (%s) counts no swapped page", scan ? "PAGEMAP_SCAN" : "pread");
 			OK_EQ(c.markers, WT_PAGES, "uffd: and a marker on each of the %d protected pages", WT_PAGES);
 		}
@@ -1998,6 +2021,94 @@ test_uffd(void)
 	region_unmap(base, WT_PAGES);
 }
 
+/* ---- runs across chunks, and a walk cut short ------------------------------- */
+
+#define RUNS_MAX	8
+
+typedef struct runs_seen
+{
+	int			n;
+	uint64_t	addr[RUNS_MAX];
+	size_t		npages[RUNS_MAX];
+} runs_seen;
+
+static bool
+pick_soft_dirty(void *arg, uint64_t ent)
+{
+	(void) arg;
+	return (ent & PM_PRESENT) && (ent & PM_SOFT_DIRTY);
+}
+
+static void
+emit_run(void *arg, uint64_t addr, size_t npages)
+{
+	runs_seen  *r = arg;
+
+	if (r->n < RUNS_MAX)
+	{
+		r->addr[r->n] = addr;
+		r->npages[r->n] = npages;
+	}
+	r->n++;
+}
+
+/*
+ * A synthetic pagemap: a file of 16 entries read as the pagemap of a
+ * process whose entries end there (a process that exits during a walk), and
+ * a descriptor that cannot be read at all.  The runs built across chunks of
+ * 3 pages must end at the last entry read, never at the end of the range
+ * asked for, and a read error must not pass for an exit.
+ */
+static void
+test_runs(void)
+{
+	char		path[] = "/tmp/ptbm_test_pagemap_XXXXXX";
+	int			fd = mkstemp(path);
+	uint64_t	file[16] = {0};
+	uint64_t	ents[3];
+	struct page_region vec[2];
+	kmem_work	w = {.vec = vec, .vec_len = 2, .ents = ents, .ents_len = 3};
+	runs_seen	seen = {0};
+	kmem_runs	runs = {.pick = pick_soft_dirty, .emit = emit_run, .arg = &seen};
+	int			r,
+				err;
+
+	if (!ok(fd >= 0, "runs: a synthetic pagemap file"))
+		return;
+	for (int p = 5; p <= 9; p++)
+		file[p] = PM_PRESENT | PM_SOFT_DIRTY;
+	file[11] = PM_PRESENT;		/* present, not picked */
+	for (int p = 12; p <= 15; p++)	/* open when the entries end */
+		file[p] = PM_PRESENT | PM_SOFT_DIRTY;
+	if (write(fd, file, sizeof(file)) != (ssize_t) sizeof(file))
+		diag("write: %s", strerror(errno));
+
+	/* 64 pages asked for, 16 there: no PAGEMAP_SCAN on a regular file */
+	r = kmem_walk(fd, 0, 64 * ps, 1, KMEM_ENTRIES, &w, kmem_runs_sink, &runs);
+	err = errno;
+	kmem_runs_end(&runs);
+	ok(r < 0 && err == ESRCH, "runs: a walk past the entries ends with ESRCH (got %d, %s)",
+	   r, strerror(err));
+	ok(seen.n == 2 && seen.addr[0] == 5 * ps && seen.npages[0] == 5 &&
+	   seen.addr[1] == 12 * ps && seen.npages[1] == 4,
+	   "runs: pages 5-9 and 12-15, built across chunks of 3; the last run ends at the last entry read, not at the end of the range");
+	if (seen.n >= 2)
+		diag("  runs: %zu+%zu, %zu+%zu", (size_t) (seen.addr[0] / ps), seen.npages[0],
+			 (size_t) (seen.addr[1] / ps), seen.npages[1]);
+	close(fd);
+
+	/* a descriptor that cannot be read: an error, not an exit */
+	fd = open(path, O_WRONLY);
+	memset(&seen, 0, sizeof(seen));
+	r = kmem_walk(fd, 0, 64 * ps, 1, KMEM_ENTRIES, &w, kmem_runs_sink, &runs);
+	err = errno;
+	kmem_runs_end(&runs);
+	ok(r < 0 && err == EBADF && seen.n == 0,
+	   "runs: a read error is reported as that error (%s), nothing emitted", strerror(err));
+	close(fd);
+	unlink(path);
+}
+
 /* ---- main ----------------------------------------------------------------- */
 
 int
@@ -2027,6 +2138,7 @@ main(void)
 	test_exited();
 	test_memfd();
 	test_uffd();
+	test_runs();
 
 	printf("1..%d\n", n_run);
 	printf("test_kmem: %d passed, %d failed, %d skipped\n", n_pass, n_fail, n_skip);
