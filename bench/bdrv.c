@@ -1,5 +1,7 @@
-/*
- * bdrv.c - the benchmark's driver: holds idle backends, runs the measured
+/*-------------------------------------------------------------------------
+ *
+ * bdrv.c
+ *	  The benchmark's driver: holds idle backends, runs the measured
  * queries N times in one session, alternating with their baselines, and
  * prints medians as "RESULT key=value ..." lines for bench/run.sh.
  *
@@ -20,6 +22,13 @@
  *       RUNS runs of PER_RUN connections (connect, then disconnect) to A, B
  *       (and A2, a cluster set up like A, as a control), alternating
  *       connection by connection; per-run medians; medians.
+ *
+ * Copyright (c) 2026, ptbm developers
+ *
+ * IDENTIFICATION
+ *	  bench/bdrv.c
+ *
+ *-------------------------------------------------------------------------
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE

@@ -1,5 +1,7 @@
-/*
- * kscan.c - the benchmark's independent baseline for ptbm_backends().
+/*-------------------------------------------------------------------------
+ *
+ * kscan.c
+ *	  The benchmark's independent baseline for ptbm_backends().
  *
  * For the given processes and the region [start, end) it computes the same
  * columns as ptbm_backends(): present, exclusive, shared, swapped (pages),
@@ -31,6 +33,13 @@
  *   START and END are addresses (0x... or decimal).  Prints one line per pid,
  *   then with -n the median time of one pass over all pids.
  * Built with -DKSCAN_NO_MAIN it is a library for bench/bdrv.c.
+ *
+ * Copyright (c) 2026, ptbm developers
+ *
+ * IDENTIFICATION
+ *	  bench/kscan.c
+ *
+ *-------------------------------------------------------------------------
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE

@@ -1,4 +1,15 @@
-/* kscan.h - the benchmark's baseline for ptbm_backends(); see kscan.c */
+/*-------------------------------------------------------------------------
+ *
+ * kscan.h
+ *	  The benchmark's baseline for ptbm_backends(); see kscan.c
+ *
+ * Copyright (c) 2026, ptbm developers
+ *
+ * IDENTIFICATION
+ *	  bench/kscan.h
+ *
+ *-------------------------------------------------------------------------
+ */
 #ifndef KSCAN_H
 #define KSCAN_H
 

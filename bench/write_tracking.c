@@ -1,5 +1,7 @@
-/*
- * write_tracking: what per-process write tracking (userfaultfd asynchronous
+/*-------------------------------------------------------------------------
+ *
+ * write_tracking.c
+ *	  What per-process write tracking (userfaultfd asynchronous
  * write-protect, read with PAGEMAP_SCAN) costs, measured in one process on
  * a MAP_SHARED|MAP_ANONYMOUS region as ptbm maps it.
  *
@@ -9,6 +11,13 @@
  * and tracked (after protection); protecting the region; scanning it for
  * written pages; scanning and resetting in one walk; page-table bytes the
  * protection builds.  Uses ptbm's kernel interface (src/kmem.c).
+ *
+ * Copyright (c) 2026, ptbm developers
+ *
+ * IDENTIFICATION
+ *	  bench/write_tracking.c
+ *
+ *-------------------------------------------------------------------------
  */
 #define _GNU_SOURCE
 #include <stdio.h>

@@ -8,6 +8,11 @@
  * guarded so that newer headers win.  Support is always detected at run time
  * (see kmem_caps()); a definition here only lets the code compile.
  *
+ * Copyright (c) 2026, ptbm developers
+ *
+ * IDENTIFICATION
+ *	  src/kabi.h
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef PTBM_KABI_H

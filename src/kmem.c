@@ -3,6 +3,11 @@
  * kmem.c
  *	  ptbm's kernel interface; see kmem.h.  No PostgreSQL dependency.
  *
+ * Copyright (c) 2026, ptbm developers
+ *
+ * IDENTIFICATION
+ *	  src/kmem.c
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef _GNU_SOURCE

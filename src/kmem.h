@@ -13,6 +13,11 @@
  * set.  Addresses are virtual addresses in the inspected
  * process; pagemap granularity is always the base page size (kmem_page_size).
  *
+ * Copyright (c) 2026, ptbm developers
+ *
+ * IDENTIFICATION
+ *	  src/kmem.h
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef PTBM_KMEM_H

@@ -14,6 +14,11 @@
  * The settings are PGC_POSTMASTER but ptbm.track_writes (SIGHUP); they are
  * read by the postmaster in _PG_init and inherited by every child.
  *
+ * Copyright (c) 2026, ptbm developers
+ *
+ * IDENTIFICATION
+ *	  src/ptbm.c
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -1,11 +1,20 @@
-/*
- * map_object: a process outside the cluster maps a file (a region's backing
+/*-------------------------------------------------------------------------
+ *
+ * map_object.c
+ *	  A process outside the cluster maps a file (a region's backing
  * object) with MAP_SHARED and prints bytes of it; optionally writes first.
  *
  *   map_object PATH OFFSET LENGTH [TEXT]
  *
  * Used by t/006_claim08_outside_process.pl.  Prints the bytes read as text,
  * with NUL bytes shown as '.'.
+ *
+ * Copyright (c) 2026, ptbm developers
+ *
+ * IDENTIFICATION
+ *	  test/map_object.c
+ *
+ *-------------------------------------------------------------------------
  */
 #include <fcntl.h>
 #include <stdio.h>

@@ -20,6 +20,11 @@
  * The random page patterns use a seed printed as a diagnostic; set
  * TEST_KMEM_SEED to replay one.
  *
+ * Copyright (c) 2026, ptbm developers
+ *
+ * IDENTIFICATION
+ *	  test/unit/test_kmem.c
+ *
  *-------------------------------------------------------------------------
  */
 #define _GNU_SOURCE
