@@ -115,5 +115,16 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 		installcheck REGRESS= ISOLATION= PROVE_TESTS=t/010_frames_visible.pl
 	count_tap
 fi
+# The Debian package: built, installed, checked in a fresh cluster and
+# removed; scripts/package.sh puts back the ptbm installed above.
+echo "== Debian package (scripts/package.sh)"
+out=$(bash "$SRC/scripts/package.sh" 2>&1)
+echo "$out" | grep -v '^package: ' | sed 's/^/  /'
+line=$(echo "$out" | grep '^package: ' | tail -n 1)
+echo "  ${line:-package: no summary line (interrupted?)}"
+p=$(echo "$line" | sed -n 's/.* \([0-9]*\) passed.*/\1/p')
+f=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
+count "${p:-0}" "${f:-1}"
+
 echo "ptbm: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
