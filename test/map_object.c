@@ -6,7 +6,7 @@
  *
  *   map_object PATH OFFSET LENGTH [TEXT]
  *
- * Used by t/006_claim08_outside_process.pl.  Prints the bytes read as text,
+ * Used by t/011_claim08_outside_process.pl.  Prints the bytes read as text,
  * with NUL bytes shown as '.'.
  *
  * Copyright (c) 2026, ptbm developers
