@@ -1,5 +1,5 @@
 -- Install the extension once for the whole pg_regress run, after checking
--- the way from version 1.0 to 1.1 and 1.2.
+-- the way from version 1.0 to 1.1, 1.2 and 1.3.
 SET client_min_messages = warning;
 
 -- 1.0: ptbm_pte.via is text, and the library serves it as text.
@@ -34,7 +34,16 @@ WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'ptbm') AND d.d
 ORDER BY p.oid::regprocedure::text;
 SELECT ptbm_read(NULL, 1), ptbm_write(NULL, 'x'), count(*) AS map_rows FROM ptbm_map(NULL);
 
--- A fresh install gets 1.2 (t/025 checks that it equals the way up).
+-- 1.3: the buffer pool's functions, nobody's but a superuser's unless granted,
+-- the reports pg_monitor's.
+ALTER EXTENSION ptbm UPDATE TO '1.3';
+SELECT extversion FROM pg_extension WHERE extname = 'ptbm';
+SELECT p.oid::regprocedure AS function,
+       has_function_privilege('pg_monitor', p.oid, 'EXECUTE') AS monitor_may,
+       has_function_privilege('public', p.oid, 'EXECUTE') AS public_may
+FROM pg_proc p WHERE p.proname LIKE 'ptbm\_pool\_%' ORDER BY p.oid::regprocedure::text;
+
+-- A fresh install gets the default version (t/025 checks that it equals the way up).
 DROP EXTENSION ptbm;
 CREATE EXTENSION ptbm;
 SELECT extname, extversion FROM pg_extension WHERE extname = 'ptbm';

@@ -21,6 +21,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "kmem.h"
@@ -1080,6 +1081,53 @@ kmem_stat(pid_t pid, pid_t *ppid, uint64_t *minflt, uint64_t *majflt)
 		*minflt = mn;
 	if (majflt)
 		*majflt = mj;
+	return 0;
+}
+
+/* ---- releasing memory ------------------------------------------------------ */
+
+int
+kmem_release(void *addr, size_t len)
+{
+	return madvise(addr, len, MADV_REMOVE);
+}
+
+int
+kmem_drop_own(const struct iovec *iov, size_t n)
+{
+	static int	self = -2;		/* a pidfd of this process; -1: none */
+	static pid_t self_pid;
+
+	if (n == 0)
+		return 0;
+	/* a forked child has a pidfd of its parent: open one of its own */
+	if (self == -2 || self_pid != getpid())
+	{
+#ifdef SYS_pidfd_open
+		self = (int) syscall(SYS_pidfd_open, getpid(), 0);
+#else
+		self = -1;
+#endif
+		self_pid = getpid();
+	}
+#ifdef SYS_process_madvise
+	/* at most IOV_MAX ranges per call */
+	while (self >= 0 && n > 0)
+	{
+		size_t		k = n < 1024 ? n : 1024;
+		ssize_t		r = syscall(SYS_process_madvise, self, iov, k, MADV_DONTNEED, 0);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			break;				/* not this kernel's: one madvise per range */
+		iov += k;
+		n -= k;
+	}
+#endif
+	for (size_t i = 0; i < n; i++)
+		if (madvise(iov[i].iov_base, iov[i].iov_len, MADV_DONTNEED) != 0)
+			return -1;
 	return 0;
 }
 

@@ -397,6 +397,25 @@ extern int	kmem_meminfo_keys(const char *const *keys, uint64_t *vals, int nkeys)
 /* Reads the parent pid and minor/major fault counts from /proc/PID/stat. */
 extern int	kmem_stat(pid_t pid, pid_t *ppid, uint64_t *minflt, uint64_t *majflt);
 
+/* ---- releasing memory ------------------------------------------------------ */
+
+/*
+ * Frees [addr, addr + len) of a shared mapping from its backing object
+ * (MADV_REMOVE: shmem, memfd, and files of file systems that can punch
+ * holes): every process's PTEs to it go, and the next access reads zeros.
+ * 0 or -1.
+ */
+extern int	kmem_release(void *addr, size_t len);
+
+/*
+ * Drops this process's own PTEs for n ranges (MADV_DONTNEED), in one
+ * process_madvise call where the kernel has it (a local TLB flush, and no
+ * other process's page table is touched); the data stays in the backing
+ * object.  Returns 0 or -1.
+ */
+struct iovec;
+extern int	kmem_drop_own(const struct iovec *iov, size_t n);
+
 /* ---- memory that can still be allocated ----------------------------------- */
 
 /*

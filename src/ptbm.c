@@ -29,11 +29,13 @@
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "storage/ipc.h"
+#include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "tcop/utility.h"
 #include "utils/guc.h"
 
 #include "ptbm_ledger.h"
+#include "ptbm_pool.h"
 #include "ptbm_region.h"
 #include "ptbm_writes.h"
 
@@ -53,6 +55,13 @@ static int	ptbm_region_size_kb = 128 * 1024;
 static int	ptbm_region_kind = PTBM_SHARED_ANON;
 
 static int	ptbm_huge_pages = PTBM_HUGE_OFF;
+static int	ptbm_pool_size_kb = 0;
+
+static const struct config_enum_entry ptbm_eviction_options[] = {
+	{"remove", PTBM_EVICT_REMOVE, false},
+	{"cooperative", PTBM_EVICT_COOPERATIVE, false},
+	{NULL, 0, false}
+};
 static bool ptbm_track_writes_guc = false;
 
 /* ---- state ------------------------------------------------------------ */
@@ -138,11 +147,50 @@ _PG_init(void)
 							 0,
 							 NULL, ptbm_track_writes_assign, NULL);
 
+	DefineCustomIntVariable("ptbm.pool_size",
+							"Memory budget of the buffer pool in the region (0: no pool).",
+							"The bytes resident in the pool stay within it; the region can be much larger.",
+							&ptbm_pool_size_kb,
+							0, 0, INT_MAX,
+							PGC_POSTMASTER,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("ptbm.pool_evict_batch",
+							"Blocks the buffer pool evicts together when it is full.",
+							NULL,
+							&ptbm_pool_evict_batch,
+							64, 1, 1024,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("ptbm.pool_eviction",
+							 "How the buffer pool frees the memory of evicted blocks.",
+							 "remove frees it for every process at once (MADV_REMOVE); cooperative "
+							 "lets every busy backend drop its own mappings first.",
+							 &ptbm_pool_eviction,
+							 PTBM_EVICT_REMOVE,
+							 ptbm_eviction_options,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("ptbm.pool_cooperative_wait",
+							"How long a cooperative eviction waits for busy backends.",
+							NULL,
+							&ptbm_pool_coop_wait_ms,
+							10, 0, 10000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("ptbm");
 
 	ptbm_region_map((Size) ptbm_region_size_kb * 1024, (PtbmKind) ptbm_region_kind,
 					(PtbmHuge) ptbm_huge_pages);
 	ptbm_ledger_size(ptbm_region.pages);
+	ptbm_pool_map((Size) ptbm_pool_size_kb * 1024);
 
 	prev_client_auth_hook = ClientAuthentication_hook;
 	ClientAuthentication_hook = ptbm_client_auth;
@@ -187,6 +235,22 @@ ptbm_check_settings(void)
 						   "Valid kinds are shared_anon, private_anon, shared_memfd, shared_file and private_file.");
 	(void) ptbm_check_enum("ptbm.huge_pages", ptbm_huge_options,
 						   "Valid values are off, thp and hugetlb.");
+	(void) ptbm_check_enum("ptbm.pool_eviction", ptbm_eviction_options,
+						   "Valid methods are remove and cooperative.");
+	raw = GetConfigOption("ptbm.pool_size", true, false);
+	if (raw != NULL)
+	{
+		int			kb;
+		const char *hint = NULL;
+
+		if (!parse_int(raw, &kb, GUC_UNIT_KB, &hint) || kb < 0)
+			ereport(FATAL,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid value for parameter \"%s\": \"%s\"",
+							"ptbm.pool_size", raw),
+					 hint ? errdetail("%s", hint) : 0,
+					 errhint("Use 0 (no pool) or a memory size such as \"256MB\", at most ptbm.region_size.")));
+	}
 }
 
 /* FATAL unless the raw value of an enum setting is one of its options. */
@@ -261,6 +325,11 @@ ptbm_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(ptbm_ledger_shmem_size());
+	if (ptbm_pool_enabled())
+	{
+		RequestAddinShmemSpace(ptbm_pool_shmem_size());
+		RequestNamedLWLockTranche("ptbm pool", 2);
+	}
 }
 
 /*
@@ -275,6 +344,13 @@ ptbm_shmem_startup(void)
 	if (ptbm_region.base == NULL)
 		return;
 	ptbm_ledger_attach();
+	ptbm_pool_shmem_attach();
 	if (!IsUnderPostmaster)
+	{
+		bool		after_crash = ptbm_region.generation > 0;
+
 		ptbm_region_reset();
+		if (after_crash)
+			ptbm_pool_reset();
+	}
 }

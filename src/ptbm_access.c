@@ -33,6 +33,7 @@
 
 #include "kabi.h"
 #include "ptbm_ledger.h"
+#include "ptbm_pool.h"
 #include "ptbm_region.h"
 #include "ptbm_writes.h"
 
@@ -101,6 +102,21 @@ ptbm_check_in_page(int64 page, int64 offset, int64 len)
 /* ---- ptbm_touch(), ptbm_write(), ptbm_read() ----------------------------- */
 
 /*
+ * With the buffer pool on, the region's pages are the pool's blocks: a
+ * touch would allocate memory outside its budget, a write change a cached
+ * block, an eviction free one behind the pool's back.
+ */
+static void
+ptbm_pages_not_pooled(const char *caller)
+{
+	if (ptbm_pool_enabled())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("%s cannot be used while the ptbm region holds the buffer pool", caller),
+				 errhint("With ptbm.pool_size above 0 the region's pages are the pool's blocks: use ptbm_pool_read and ptbm_pool_evict.")));
+}
+
+/*
  * What every access does before it touches count pages from first: the
  * checks of the backing object and of memory, the write-protection of the
  * chunks while this backend tracks its writes, and the touch ledger.
@@ -108,6 +124,7 @@ ptbm_check_in_page(int64 page, int64 offset, int64 len)
 static void
 ptbm_access_prepare(const char *caller, int64 first, int64 count, bool write)
 {
+	ptbm_pages_not_pooled(caller);
 	ptbm_region_check_access(caller, first, count, write);
 	ptbm_tracking_prepare(first, count);
 	ptbm_ledger_mark(first, count);
@@ -276,6 +293,7 @@ ptbm_evict(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
 		PG_RETURN_NULL();
 	count = ptbm_region_range_args(fcinfo, 0, &first);
+	ptbm_pages_not_pooled("ptbm_evict");
 	method = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	advice = ptbm_arg_choice(PG_GETARG_TEXT_PP(2), ptbm_evict_methods, "eviction method", "methods");
 

@@ -77,6 +77,7 @@ PG_FUNCTION_INFO_V1(ptbm_written_reset);
 /* ---- this backend's tracking -------------------------------------------------- */
 
 static int	ptbm_uffd = -1;		/* while it tracks with uffd-wp */
+bool		ptbm_tracking_active = false;	/* ptbm_uffd >= 0 */
 static uint8 *ptbm_wp_bits = NULL;	/* one bit per chunk: write-protected */
 static uint64 ptbm_wp_origin;	/* address of chunk 0 */
 static Size ptbm_wp_chunk;		/* bytes per chunk */
@@ -225,6 +226,7 @@ ptbm_tracking_stop(void)
 
 		(void) kmem_uffd_wp_stop(ptbm_uffd, ptbm_region.base, ptbm_region.size);
 		ptbm_uffd = -1;
+		ptbm_tracking_active = false;
 		fd = kmem_get_caps()->pagemap_scan ? kmem_pagemap_open(0) : -1;
 		for (int64 c = 0; c < ptbm_wp_nchunks; c++)
 		{
@@ -272,6 +274,7 @@ ptbm_tracking_start(void)
 	if (ptbm_wp_bits == NULL)
 		ptbm_wp_chunks_init();
 	ptbm_uffd = kmem_uffd_wp_register(ptbm_region.base, ptbm_region.size);
+	ptbm_tracking_active = ptbm_uffd >= 0;
 	if (ptbm_uffd < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

@@ -28,6 +28,9 @@ extern bool ptbm_entry_written(PtbmTracking t, uint64 ent);
  */
 extern void ptbm_tracking_prepare(int64 first, int64 count);
 
+/* whether this backend tracks with uffd-wp (ptbm_tracking_prepare has work) */
+extern bool ptbm_tracking_active;
+
 /* ptbm.track_writes: its assign hook; the login path; DISCARD ALL */
 extern void ptbm_track_writes_assign(bool newval, void *extra);
 extern void ptbm_tracking_login(bool track);

@@ -536,6 +536,45 @@ $funcs{ptbm_buffer_ptes} = sub {
 	return ("SELECT count(*), sum(present) FROM $sql", \@exp, undef, 1);
 };
 
+# The buffer pool is off here: every call that runs is 55000.  A relation
+# argument may name no relation at all (a bare OID).
+sub rel_arg
+{
+	my $v = pick(undef, q{'pg_class'::regclass}, '0::regclass', '4294967295::oid::regclass', q{'pg_proc'::regclass});
+	return defined $v ? { sql => $v, null => 0 } : { sql => 'NULL::regclass', null => 1 };
+}
+
+foreach my $f (qw(ptbm_pool_attach ptbm_pool_blocks))
+{
+	$funcs{$f} = sub {
+		my $r = rel_arg();
+		return ("SELECT count(*) FROM $f($r->{sql})", [ $r->{null} ? '00000' : '55000' ],
+			undef, $f eq 'ptbm_pool_blocks', $r->{null});
+	};
+}
+$funcs{ptbm_pool_stats} = sub {
+	return ('SELECT count(*) FROM ptbm_pool_stats()', ['55000'], undef, 1);
+};
+$funcs{ptbm_pool_read} = sub {
+	my $r = rel_arg();
+	my $b = lit(chance(0.1) ? undef : pick(bigint_edges()), 'bigint');
+	my $null = $r->{null} || $b->{null};
+	return ("SELECT length(ptbm_pool_read($r->{sql}, $b->{sql}))",
+		[ $b->{oor} ? '22003' : $null ? '00000' : '55000' ], undef, 0, $null);
+};
+foreach my $f (qw(ptbm_pool_detach ptbm_pool_prewarm))
+{
+	$funcs{$f} = sub {
+		my $r = rel_arg();
+		return ("SELECT $f($r->{sql})", [ $r->{null} ? '00000' : '55000' ], undef, 0, $r->{null});
+	};
+}
+$funcs{ptbm_pool_evict} = sub {
+	my $r = rel_arg();
+	# not STRICT: NULL means every relation
+	return ("SELECT ptbm_pool_evict($r->{sql})", ['55000'], undef, 0);
+};
+
 $funcs{type_edges} = sub {
 	my $sql = pick(
 		q{SELECT count(*) FROM ptbm_pte('2147483648'::integer)},
@@ -563,7 +602,8 @@ for (my $i = 0; $i < @weights; $i += 2)
 }
 
 my %reports = map { $_ => 1 } qw(ptbm_pte ptbm_sharing ptbm_map ptbm_region ptbm_backends
-  ptbm_written ptbm_shmem_segment ptbm_shmem_backends ptbm_buffer_ptes);
+  ptbm_written ptbm_shmem_segment ptbm_shmem_backends ptbm_buffer_ptes ptbm_pool_stats
+  ptbm_pool_blocks);
 
 # A STRICT function called in a select list with a NULL constant is folded
 # to NULL by the planner: it never runs, and no privilege is checked for it
