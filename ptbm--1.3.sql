@@ -357,6 +357,7 @@ CREATE FUNCTION ptbm_pool_stats(
     OUT eviction_ms double precision,
     OUT cooperative_batches bigint,
     OUT cooperative_timeouts bigint,
+    OUT reader_waits bigint,
     OUT eviction text,
     OUT evict_batch integer)
 RETURNS record

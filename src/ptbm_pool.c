@@ -183,6 +183,7 @@ typedef struct PtbmPoolShared
 	pg_atomic_uint64 eviction_us;
 	pg_atomic_uint64 coop_batches;
 	pg_atomic_uint64 coop_timeouts;
+	pg_atomic_uint64 reader_waits;	/* reads in flight an evictor waited for */
 	PtbmPoolBackend exited;
 	PtbmExtent	extents[PTBM_POOL_EXTENTS];
 	PtbmPoolBackend backends[FLEXIBLE_ARRAY_MEMBER];	/* MaxBackends + 1 */
@@ -344,6 +345,7 @@ ptbm_pool_shmem_attach(void)
 		pg_atomic_init_u64(&pool->eviction_us, 0);
 		pg_atomic_init_u64(&pool->coop_batches, 0);
 		pg_atomic_init_u64(&pool->coop_timeouts, 0);
+		pg_atomic_init_u64(&pool->reader_waits, 0);
 		for (int i = 0; i <= MaxBackends; i++)
 		{
 			PtbmPoolBackend *b = i < MaxBackends + 1 ? &pool->backends[i] : NULL;
@@ -798,6 +800,7 @@ ptbm_pool_wait_readers(void)
 
 		if (b == pool_me || (s & 1) == 0)
 			continue;
+		pg_atomic_fetch_add_u64(&pool->reader_waits, 1);
 		/* a read is a copy or a search of one page: short */
 		for (int spins = 0; pg_atomic_read_u64(&b->seq) == s; spins++)
 		{
@@ -1286,6 +1289,7 @@ ptbm_pool_get_stats(PtbmPoolStats *s)
 	s->eviction_us = pg_atomic_read_u64(&pool->eviction_us);
 	s->cooperative_batches = pg_atomic_read_u64(&pool->coop_batches);
 	s->cooperative_timeouts = pg_atomic_read_u64(&pool->coop_timeouts);
+	s->reader_waits = pg_atomic_read_u64(&pool->reader_waits);
 }
 
 PtbmPoolBlock *

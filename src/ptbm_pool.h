@@ -108,6 +108,7 @@ typedef struct PtbmPoolStats
 	uint64		eviction_us;
 	uint64		cooperative_batches;
 	uint64		cooperative_timeouts;
+	uint64		reader_waits;	/* reads in flight an eviction waited for */
 } PtbmPoolStats;
 
 extern void ptbm_pool_get_stats(PtbmPoolStats *s);

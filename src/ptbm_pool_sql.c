@@ -237,7 +237,7 @@ ptbm_pool_evict(PG_FUNCTION_ARGS)
 
 /* ---- reports -------------------------------------------------------------------- */
 
-#define PTBM_POOL_STATS_COLS 19
+#define PTBM_POOL_STATS_COLS 20
 
 /* ptbm_pool_stats() returns the pool's budget, residency and counters */
 Datum
@@ -269,6 +269,7 @@ ptbm_pool_stats(PG_FUNCTION_ARGS)
 	values[i++] = Float8GetDatum(s.eviction_us / 1000.0);
 	values[i++] = Int64GetDatum((int64) s.cooperative_batches);
 	values[i++] = Int64GetDatum((int64) s.cooperative_timeouts);
+	values[i++] = Int64GetDatum((int64) s.reader_waits);
 	values[i++] = CStringGetTextDatum(ptbm_pool_eviction == PTBM_EVICT_COOPERATIVE ?
 									  "cooperative" : "remove");
 	values[i++] = Int32GetDatum(ptbm_pool_evict_batch);
