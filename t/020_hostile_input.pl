@@ -575,6 +575,43 @@ $funcs{ptbm_pool_evict} = sub {
 	return ("SELECT ptbm_pool_evict($r->{sql})", ['55000'], undef, 0);
 };
 
+# The study's loops: superusers only (42501 for the fuzzing roles); over a
+# catalog through the buffer manager they run; the pool is off (55000).
+sub path_arg
+{
+	my $v = pick(q{'bufmgr'}, q{'recent'}, q{'pool'}, q{'bogus'}, undef);
+	return defined $v ? { sql => $v, val => $v, null => 0 } : { sql => 'NULL::text', null => 1 };
+}
+
+sub study_exp
+{
+	my ($r, $p) = @_;
+	return '42P01' if $r->{sql} =~ /^(0|4294967295)/;
+	return '22023' if $p->{val} eq q{'bogus'};
+	return '55000' if $p->{val} eq q{'pool'};
+	return '00000';
+}
+$funcs{ptbm_bench_hits} = sub {
+	my ($r, $p) = (rel_arg(), path_arg());
+	my $n = pick(0, 1, 100, -5);
+	return ("SELECT accesses FROM ptbm_bench_hits($r->{sql}, $p->{sql}, $n)",
+		[ $r->{null} || $p->{null} ? '00000' : study_exp($r, $p) ], undef, 0);
+};
+$funcs{ptbm_bench_scan} = sub {
+	my ($r, $p) = (rel_arg(), path_arg());
+	return ("SELECT pages FROM ptbm_bench_scan($r->{sql}, $p->{sql}, 1)",
+		[ $r->{null} || $p->{null} ? '00000' : study_exp($r, $p) ], undef, 0);
+};
+$funcs{ptbm_bench_lookups} = sub {
+	my ($r, $p) = (rel_arg(), path_arg());
+	# no catalog is a B-tree on an int4 column of a table: 42809 where it runs
+	my $e = $r->{null} || $p->{null} ? '00000' : study_exp($r, $p);
+	$e = '42809' if $e eq '00000' && !($r->{null} || $p->{null});
+	$e = '22023' if !($r->{null} || $p->{null}) && $p->{val} eq q{'bogus'} && $r->{sql} !~ /^(0|4294967295)/;
+	return ("SELECT lookups FROM ptbm_bench_lookups($r->{sql}, 'pg_class', $p->{sql}, 10)",
+		[ $e, '42809', '22023', '55000' ], undef, 0);
+};
+
 $funcs{type_edges} = sub {
 	my $sql = pick(
 		q{SELECT count(*) FROM ptbm_pte('2147483648'::integer)},

@@ -46,6 +46,8 @@ $node->safe_psql(
 	GRANT EXECUTE ON FUNCTION ptbm_touch(bigint, bigint, text) TO ptbm_granted;
 	GRANT EXECUTE ON FUNCTION ptbm_evict(bigint, bigint, text) TO ptbm_granted;
 	GRANT EXECUTE ON FUNCTION ptbm_written_reset(integer) TO ptbm_granted;
+	-- the study's loops check superuser themselves: a grant does not open them
+	GRANT EXECUTE ON FUNCTION ptbm_bench_hits(regclass, text, bigint, integer, double precision, bigint, boolean) TO ptbm_granted;
 	CREATE ROLE ptbm_frames LOGIN IN ROLE pg_monitor, pg_read_server_files;});
 
 # a backend with PTEs on pages 0-63, for the calls that show frames
@@ -126,6 +128,14 @@ my %calls = (
 		sql => q{SELECT count(*) FROM ptbm_pool_blocks('pg_class')},
 		report => 1,
 		also => ['55000']
+	},
+	# the study's loops: superusers only, even with a grant
+	ptbm_bench_hits => { sql => q{SELECT accesses FROM ptbm_bench_hits('pg_class', 'bufmgr', 10)}, superuser_only => 1 },
+	ptbm_bench_scan => { sql => q{SELECT pages FROM ptbm_bench_scan('pg_class', 'bufmgr')}, superuser_only => 1 },
+	ptbm_bench_lookups => {
+		sql => q{SELECT lookups FROM ptbm_bench_lookups('pg_class_oid_index', 'pg_class', 'bufmgr', 10)},
+		superuser_only => 1,
+		also => ['42809']
 	},);
 # Rows of the matrix that are not one function's plain call.
 my @extra = (
