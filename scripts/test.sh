@@ -97,7 +97,8 @@ count_tap
 # and /proc/kpagecount and /proc/kpageflags only to root (CAP_DAC_READ_SEARCH
 # does it too).  Root hands these to the postgres user as ambient
 # capabilities, so that the server started by the test has them, and t/015
-# (which skips in the run above) runs twice: frames alone, then with both.
+# and t/031 (which skip in the run above) run twice: frames alone, then with
+# both.
 as_postgres_caps() {				# caps command...
 	local caps=$1
 	shift
@@ -109,10 +110,10 @@ as_postgres_frames() { as_postgres_caps +sys_admin "$@"; }
 as_postgres_kpage() { as_postgres_caps +sys_admin,+dac_read_search "$@"; }
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 	RUNNER=as_postgres_frames WITH=" with CAP_SYS_ADMIN" suite tap-frames - \
-		installcheck REGRESS= ISOLATION= PROVE_TESTS=t/015_frames_visible.pl
+		installcheck REGRESS= ISOLATION= PROVE_TESTS="t/015_frames_visible.pl t/031_pool_frames.pl"
 	count_tap
 	RUNNER=as_postgres_kpage WITH=" with CAP_SYS_ADMIN and CAP_DAC_READ_SEARCH" suite tap-kpage - \
-		installcheck REGRESS= ISOLATION= PROVE_TESTS=t/015_frames_visible.pl
+		installcheck REGRESS= ISOLATION= PROVE_TESTS="t/015_frames_visible.pl t/031_pool_frames.pl"
 	count_tap
 fi
 # The Debian package: built, installed, checked in a fresh cluster and
