@@ -195,7 +195,7 @@ static Size pool_unit;			/* bytes per unit */
 static uint64 pool_unit_blocks; /* blocks per unit */
 static uint64 pool_units;		/* units in the region */
 static pg_atomic_uint64 *pool_state;	/* a word per region block */
-static pg_atomic_uint32 *pool_unit_count;	/* loaded blocks per unit (units of many blocks) */
+static pg_atomic_uint32 *pool_unit_count;	/* per unit of many blocks: see below */
 static PtbmPoolShared *pool;
 
 /* this backend's */
@@ -468,12 +468,22 @@ ptbm_unit_addr(uint64 unit)
 	return ptbm_region.base + unit * pool_unit;
 }
 
+/*
+ * A unit of many blocks has a count: its blocks loaded or being loaded, and
+ * UNIT_RESERVED once its room in the budget is taken (by the load that
+ * counted itself in first).  Its memory is freed only with every block of
+ * it held exclusive, so that no load can be copying into it: by an
+ * eviction, or by the last of its loads to fail.
+ */
+#define UNIT_RESERVED	((uint32) 1 << 31)
+#define UNIT_BLOCKS(c)	((c) & ~UNIT_RESERVED)
+
 /* whether a unit holds a loaded block */
 static bool
 ptbm_unit_resident(uint64 unit)
 {
 	if (pool_unit_blocks > 1)
-		return pg_atomic_read_u32(&pool_unit_count[unit]) > 0;
+		return UNIT_BLOCKS(pg_atomic_read_u32(&pool_unit_count[unit])) > 0;
 	return PS_STATE(pg_atomic_read_u64(&pool_state[unit])) != PS_EVICTED;
 }
 
@@ -859,6 +869,8 @@ ptbm_pool_publish(const uint64 *victims, int n)
 static void
 ptbm_pool_release(const uint64 *victims, int n)
 {
+	int			reserved = 0;	/* the victims' rooms in the budget */
+
 	for (int v = 0; v < n; v++)
 	{
 		uint64		first = victims[v] * pool_unit_blocks;
@@ -872,8 +884,9 @@ ptbm_pool_release(const uint64 *victims, int n)
 		for (int r = 0; r < run; r++)
 		{
 			first = victims[v + r] * pool_unit_blocks;
-			if (pool_unit_count)
-				pg_atomic_write_u32(&pool_unit_count[victims[v + r]], 0);
+			if (pool_unit_count == NULL ||
+				(pg_atomic_exchange_u32(&pool_unit_count[victims[v + r]], 0) & UNIT_RESERVED))
+				reserved++;
 			for (uint64 k = 0; k < pool_unit_blocks; k++)
 			{
 				uint64		w = pg_atomic_read_u64(&pool_state[first + k]);
@@ -885,7 +898,7 @@ ptbm_pool_release(const uint64 *victims, int n)
 		v += run - 1;
 	}
 	pg_memory_barrier();
-	pg_atomic_fetch_sub_u64(&pool->resident, n);
+	pg_atomic_fetch_sub_u64(&pool->resident, reserved);
 }
 
 static int
@@ -1057,6 +1070,44 @@ ptbm_pool_from_buffers(Relation rel, ForkNumber fork, BlockNumber blkno, char *t
 }
 
 /*
+ * The last failed load of a unit of many blocks (own, held exclusive):
+ * frees the unit and gives its room back, unless another load has begun in
+ * it meanwhile (a load begins by taking its block exclusive, before it
+ * counts itself in), which then keeps the unit and its room.
+ */
+static void
+ptbm_unit_free_idle(uint64 unit, uint64 own)
+{
+	uint64		first = unit * pool_unit_blocks;
+	uint64		k;
+
+	for (k = 0; k < pool_unit_blocks; k++)
+	{
+		uint64		w = pg_atomic_read_u64(&pool_state[first + k]);
+
+		pool_prior[k] = w;
+		if (first + k != own &&
+			(PS_STATE(w) != PS_EVICTED ||
+			 !pg_atomic_compare_exchange_u64(&pool_state[first + k], &w,
+											 PS_MAKE(PS_EXCLUSIVE, PS_VERSION(w)))))
+			break;
+	}
+	if (k == pool_unit_blocks)
+	{
+		uint32		c = pg_atomic_exchange_u32(&pool_unit_count[unit], 0);
+
+		(void) kmem_release(ptbm_unit_addr(unit), pool_unit);
+		if (c & UNIT_RESERVED)
+			pg_atomic_fetch_sub_u64(&pool->resident, 1);
+		pg_memory_barrier();
+	}
+	/* give back what was taken, as it was */
+	while (k-- > 0)
+		if (first + k != own)
+			pg_atomic_write_u64(&pool_state[first + k], pool_prior[k]);
+}
+
+/*
  * Loads a block that is evicted, unless another backend has it first.
  * Nothing half-loaded is ever served: a failure (a page that fails
  * verification, a cancel) publishes the block evicted again.
@@ -1085,10 +1136,16 @@ ptbm_pool_load(PtbmPoolRel *pr, BlockNumber blkno)
 					 errmsg("relation \"%s\" was detached from the ptbm pool or changed its file",
 							RelationGetRelationName(pr->rel))));
 		counted = true;
-		if (pool_unit_count == NULL || pg_atomic_fetch_add_u32(&pool_unit_count[unit], 1) == 0)
+		if (pool_unit_count == NULL)
 		{
 			ptbm_pool_reserve();
 			reserved = true;
+		}
+		else if (pg_atomic_fetch_add_u32(&pool_unit_count[unit], 1) == 0)
+		{
+			/* the first block of an empty unit: the unit's room */
+			ptbm_pool_reserve();
+			pg_atomic_fetch_or_u32(&pool_unit_count[unit], UNIT_RESERVED);
 		}
 		ptbm_tracking_prepare((int64) (b * BLCKSZ / ptbm_region.page_size),
 							  Max(BLCKSZ / ptbm_region.page_size, 1));
@@ -1108,16 +1165,14 @@ ptbm_pool_load(PtbmPoolRel *pr, BlockNumber blkno)
 	}
 	PG_CATCH();
 	{
-		if (counted && (pool_unit_count == NULL ||
-						pg_atomic_sub_fetch_u32(&pool_unit_count[unit], 1) == 0))
+		if (counted && pool_unit_count == NULL && reserved)
 		{
-			/* the unit holds nothing else: free it */
-			if (reserved)
-			{
-				(void) kmem_release(ptbm_unit_addr(unit), pool_unit);
-				pg_atomic_fetch_sub_u64(&pool->resident, 1);
-			}
+			(void) kmem_release(ptbm_unit_addr(unit), pool_unit);
+			pg_atomic_fetch_sub_u64(&pool->resident, 1);
 		}
+		else if (counted && pool_unit_count &&
+				 UNIT_BLOCKS(pg_atomic_sub_fetch_u32(&pool_unit_count[unit], 1)) == 0)
+			ptbm_unit_free_idle(unit, b);
 		pg_memory_barrier();
 		pg_atomic_write_u64(&pool_state[b], PS_MAKE(PS_EVICTED, PS_VERSION(w) + 1));
 		PG_RE_THROW();

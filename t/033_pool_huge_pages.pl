@@ -14,7 +14,9 @@
 # thp (shmem with MADV_HUGEPAGE):
 #  - every block equals get_raw_page under a small budget;
 #  - eviction gives the memory back (ShmemHugePages, the backing object);
-#  - where the kernel found a huge page, a loaded block is huge-mapped.
+#  - where the kernel found a huge page, a loaded block is huge-mapped;
+#  - loads that fail in a unit of many blocks, from two backends at once,
+#    give its budget and its memory back.
 #
 # The huge page pool and the shmem THP knob are root's: scripts/test.sh
 # prepares them; without them the parts skip.
@@ -26,6 +28,7 @@ use PtbmTest;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use IPC::Run;
 
 sub meminfo
 {
@@ -147,7 +150,7 @@ my $knob = '/sys/kernel/mm/transparent_hugepage/shmem_enabled';
 my $mode = -r $knob ? slurp_file($knob) : '';
 SKIP:
 {
-	skip "shmem THP is off ($mode); run as root through scripts/test.sh", 5
+	skip "shmem THP is off ($mode); run as root through scripts/test.sh", 8
 	  unless $mode =~ /\[(advise|always|within_size)\]/;
 	my $node = pool_node('pool_thp', 'ptbm.huge_pages' => 'thp', 'ptbm.region_size' => '256MB');
 	sub tsql { return $_[0]->safe_psql('postgres', "SET client_min_messages = warning; $_[1]"); }
@@ -173,6 +176,54 @@ SKIP:
 		'thp: nor any page of it, in the backing object or a page table');
 	$_->quit for ($s, $s2);
 	$node->stop;
+
+	# Loads that fail (checksums) in a unit of many blocks, from two backends
+	# at once: the unit's budget is given back by whichever fails last, and
+	# its memory freed, however the two interleave.
+	my $bad = ptbm_node('pool_thp_bad', 'ptbm.huge_pages' => 'thp', 'ptbm.region_size' => '64MB',
+		'ptbm.pool_size' => '8MB');
+	system('pg_checksums', '--enable', '-D', $bad->data_dir) == 0
+	  or BAIL_OUT('pg_checksums --enable failed');
+	$bad->start;
+	$bad->safe_psql('postgres', q{
+		CREATE EXTENSION ptbm;
+		CREATE TABLE t (id int, pad text) WITH (autovacuum_enabled = off);
+		INSERT INTO t SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 5000) g;
+		CHECKPOINT});
+	my $file = $bad->data_dir . '/' . $bad->safe_psql('postgres', q{SELECT pg_relation_filepath('t')});
+	$bad->stop;
+	open my $fh, '+<', $file or die "open $file: $!";
+	binmode $fh;
+	foreach my $blk (1, 2)
+	{
+		seek($fh, $blk * 8192 + 4000, 0) or die;
+		print $fh 'garbage where rows were';
+	}
+	close $fh;
+	$bad->start;
+	$bad->safe_psql('postgres', q{SELECT count(*) FROM ptbm_pool_attach('t')});
+	my @h;
+	foreach my $blk (1, 2)
+	{
+		push @h, IPC::Run::start(
+			[ 'psql', '-X', '-q', '-d', $bad->connstr('postgres'), '-c', qq{
+				SET client_min_messages = error;
+				DO \$\$ BEGIN FOR i IN 1..2000 LOOP
+					BEGIN PERFORM ptbm_pool_read('t', $blk);
+					EXCEPTION WHEN data_corrupted THEN NULL; END;
+				END LOOP; END \$\$} ],
+			'>', \my $out, '2>', \my $err, IPC::Run::timeout(180));
+	}
+	# a budget that leaks would leave a load waiting for room forever
+	my $finished = eval { $_->finish for @h; 1 };
+	ok($finished, 'thp: the failing loads all ended') or $_->kill_kill for @h;
+	is($bad->safe_psql('postgres', 'SET client_min_messages = warning;
+		SELECT resident_units, resident, misses FROM ptbm_pool_stats()'), '0|0|0',
+		'thp: 4000 failed loads of two blocks of one unit, at once: nothing resident, nothing counted as loaded');
+	is($bad->safe_psql('postgres', 'SET client_min_messages = warning;
+		SELECT count(*) FILTER (WHERE in_page_cache) FROM ptbm_sharing()'), '0',
+		'thp: and the unit\'s memory is freed');
+	$bad->stop;
 }
 
 done_testing();
