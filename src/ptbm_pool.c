@@ -1153,6 +1153,7 @@ ptbm_pool_load(PtbmPoolRel *pr, BlockNumber blkno)
 		if (!buffered)
 		{
 			smgrread(RelationGetSmgr(pr->rel), pr->fork, blkno, to);
+			/* in place: it writes into the page, which only we hold */
 			if (!PageIsVerifiedExtended((Page) to, blkno, PIV_LOG_WARNING | PIV_REPORT_STAT))
 				ereport(ERROR,
 						(errcode(ERRCODE_DATA_CORRUPTED),

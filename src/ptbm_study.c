@@ -220,12 +220,19 @@ typedef struct HitPage
  * A heap page is what it should be: its checksum matches (with data
  * checksums), and every normal tuple's own TID names this block (a table
  * that was never updated).  Checks every offset first: the page may be torn.
+ * Checks a copy: pg_checksum_page writes into the page it checksums (it
+ * zeroes pd_checksum and puts it back), which in memory that other backends
+ * read at the same time would be a write racing their reads and checks.
  */
 static bool
-hit_verify(const char *page, BlockNumber blkno, bool heap)
+hit_verify(const char *shared, BlockNumber blkno, bool heap)
 {
+	PGAlignedBlock copy;
+	char	   *page = copy.data;
 	PageHeader	ph = (PageHeader) page;
 	int			n;
+
+	memcpy(page, shared, BLCKSZ);
 
 	if (DataChecksumsEnabled() && !PageIsNew((Page) page) &&
 		pg_checksum_page((char *) page, blkno) != ph->pd_checksum)
