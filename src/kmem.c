@@ -166,6 +166,21 @@ kmem_get_caps(void)
 	if (p != MAP_FAILED)
 		munmap((void *) p, ps);
 
+	/* the node of a page of ours: move_pages works (no ENOSYS) */
+	{
+		char	   *q = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		int			node = KMEM_NODE_NONE;
+
+		if (q != MAP_FAILED)
+		{
+			uint64_t	a = (uint64_t) (uintptr_t) q;
+
+			q[0] = 1;
+			caps.numa = kmem_page_nodes(0, &a, 1, &node) == 0 && node >= 0;
+			munmap(q, ps);
+		}
+	}
+
 	fd = uffd_open();
 	caps.uffd_wp_async = fd >= 0;
 	if (fd >= 0)
@@ -1129,6 +1144,45 @@ kmem_drop_own(const struct iovec *iov, size_t n)
 		if (madvise(iov[i].iov_base, iov[i].iov_len, MADV_DONTNEED) != 0)
 			return -1;
 	return 0;
+}
+
+/* ---- NUMA nodes ------------------------------------------------------------ */
+
+int
+kmem_page_nodes(pid_t pid, const uint64_t *addrs, size_t n, int *nodes)
+{
+#ifdef SYS_move_pages
+	for (size_t done = 0; done < n;)
+	{
+		void	   *pages[KMEM_NODES_CHUNK];
+		int			status[KMEM_NODES_CHUNK];
+		size_t		k = n - done < KMEM_NODES_CHUNK ? n - done : KMEM_NODES_CHUNK;
+
+		for (size_t i = 0; i < k; i++)
+			pages[i] = (void *) (uintptr_t) addrs[done + i];
+		/* no nodes: report where each page is, move nothing */
+		if (syscall(SYS_move_pages, pid, (unsigned long) k, pages, NULL, status, 0) != 0)
+		{
+			int			err = errno;
+
+			for (size_t i = done; i < n; i++)
+				nodes[i] = KMEM_NODE_NONE;
+			errno = err;
+			return -1;
+		}
+		for (size_t i = 0; i < k; i++)
+			nodes[done + i] = status[i] >= 0 ? status[i] :
+				status[i] == -ENOENT ? KMEM_NODE_NONE :
+				status[i] == -EFAULT ? KMEM_NODE_UNKNOWN : KMEM_NODE_NONE;
+		done += k;
+	}
+	return 0;
+#else
+	for (size_t i = 0; i < n; i++)
+		nodes[i] = KMEM_NODE_NONE;
+	errno = ENOSYS;
+	return -1;
+#endif
 }
 
 /* ---- memory that can still be allocated ----------------------------------- */

@@ -39,6 +39,7 @@ typedef struct kmem_caps
 	bool		kpageflags;		/* /proc/kpageflags readable */
 	bool		kpagecount;		/* /proc/kpagecount readable */
 	bool		uffd_wp_async;	/* userfaultfd asynchronous write-protect */
+	bool		numa;			/* move_pages reports nodes (CONFIG_NUMA) */
 } kmem_caps;
 
 extern const kmem_caps *kmem_get_caps(void);
@@ -415,6 +416,25 @@ extern int	kmem_release(void *addr, size_t len);
  */
 struct iovec;
 extern int	kmem_drop_own(const struct iovec *iov, size_t n);
+
+/* ---- NUMA nodes ------------------------------------------------------------ */
+
+#define KMEM_NODE_NONE		(-1)	/* no page mapped there (no PTE, or unmapped) */
+#define KMEM_NODE_UNKNOWN	(-2)	/* a PTE, but no node to tell (the zero page) */
+#define KMEM_NODES_CHUNK	256		/* pages per move_pages call */
+
+/*
+ * The NUMA node of the page at each of n addresses of process pid (0: this
+ * process), from its page table: move_pages with no target nodes, which
+ * faults nothing in and allocates nothing (unlike a query of one's own
+ * pages that first touches them).  Needs what reading the process's
+ * pagemap needs (PTRACE_MODE_READ: the same user).  In calls of
+ * KMEM_NODES_CHUNK pages, with the arrays on the stack: no allocation.
+ * nodes[i] is a node, KMEM_NODE_NONE or KMEM_NODE_UNKNOWN.  Returns 0, or
+ * -1 with errno: ENOSYS (a kernel without NUMA), ESRCH (the process has
+ * gone; nodes up to there are filled, the rest KMEM_NODE_NONE), EPERM.
+ */
+extern int	kmem_page_nodes(pid_t pid, const uint64_t *addrs, size_t n, int *nodes);
 
 /* ---- memory that can still be allocated ----------------------------------- */
 

@@ -15,8 +15,8 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $src = dirname(__FILE__) . '/../test/no_userfaultfd.c';
-my $launcher = "${PostgreSQL::Test::Utils::tmp_check}/no_userfaultfd";
+my $src = dirname(__FILE__) . '/../test/without_syscall.c';
+my $launcher = "${PostgreSQL::Test::Utils::tmp_check}/without_syscall";
 system('cc', '-O', '-o', $launcher, $src) == 0 or BAIL_OUT("could not build $src");
 
 my $node = ptbm_node('notrack', 'ptbm.region_size' => '16MB', 'ptbm.track_writes' => 'on');
@@ -26,7 +26,7 @@ $node->append_conf('postgresql.conf', "log_min_messages = warning\n");
 # the server, and all it forks, under the filter
 my ($out, $err);
 IPC::Run::run(
-	[ $launcher, 'pg_ctl', '-w', '-D', $node->data_dir, '-l', $node->logfile,
+	[ $launcher, 'userfaultfd', 'pg_ctl', '-w', '-D', $node->data_dir, '-l', $node->logfile,
 		'-o', '--cluster-name=notrack', 'start' ],
 	'>', \$out, '2>', \$err)
   or BAIL_OUT("pg_ctl start under the filter: $out$err");

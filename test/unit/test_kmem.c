@@ -2114,6 +2114,154 @@ test_runs(void)
 	unlink(path);
 }
 
+/* ---- NUMA nodes ------------------------------------------------------------ */
+
+/* the nodes this machine has (/sys/devices/system/node/online), or -1 */
+static int
+online_nodes(void)
+{
+	FILE	   *f = fopen("/sys/devices/system/node/online", "r");
+	char		buf[256];
+	int			n = 0;
+	char	   *p;
+
+	if (f == NULL)
+		return -1;
+	if (fgets(buf, sizeof(buf), f) == NULL)
+	{
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	/* "0", "0-3", "0,2-3" */
+	for (p = strtok(buf, ",\n"); p; p = strtok(NULL, ",\n"))
+	{
+		int			a,
+					b;
+
+		if (sscanf(p, "%d-%d", &a, &b) == 2)
+			n += b - a + 1;
+		else
+			n++;
+	}
+	return n;
+}
+
+#define NUMA_PAGES 600			/* more than two move_pages chunks */
+
+static void
+test_numa(void)
+{
+	char	   *base;
+	int			self;
+	child		ch;
+	uint64_t	addrs[NUMA_PAGES];
+	uint64_t	before[NUMA_PAGES],
+				after[NUMA_PAGES];
+	int			nodes[NUMA_PAGES];
+	int			nnodes = online_nodes();
+	bool		all;
+	int			r;
+
+	if (!kmem_get_caps()->numa)
+	{
+		uint64_t	a = 0;
+		int			node = 0;
+
+		errno = 0;
+		r = kmem_page_nodes(0, &a, 1, &node);
+		ok(r < 0 && node == KMEM_NODE_NONE,
+		   "numa: without move_pages, kmem_page_nodes fails (%s) and reports no node", strerror(errno));
+		skip("this kernel reports no NUMA nodes", "numa: nodes of pages of another process");
+		return;
+	}
+	diag("numa: %d node(s) online", nnodes);
+	base = mmap(NULL, NUMA_PAGES * ps, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	self = kmem_pagemap_open(0);
+	if (!ok(base != MAP_FAILED && self >= 0, "numa: shared region of %d pages mapped before fork", NUMA_PAGES))
+		return;
+	for (size_t i = 0; i < NUMA_PAGES; i++)
+		addrs[i] = A(page(base, i));
+	/* the parent writes every third page; the child will read pages 0..99 */
+	for (size_t i = 0; i < NUMA_PAGES; i += 3)
+		touch_write(base, i);
+	if (!ok(child_start(&ch), "numa: child forked"))
+		return;
+	ok(child_touch(&ch, 'r', base, 100), "numa: child reads pages 0..99");
+
+	/* this process: a node exactly where a PTE is */
+	r = kmem_page_nodes(0, addrs, NUMA_PAGES, nodes);
+	all = r == 0;
+	for (size_t i = 0; i < NUMA_PAGES; i++)
+		all = all && ((i % 3 == 0) ? nodes[i] >= 0 && (nnodes < 0 || nodes[i] < 64) : nodes[i] == KMEM_NODE_NONE);
+	ok(all, "numa: own pages: a node for each written page, none for the others (%d chunks)",
+	   (NUMA_PAGES + KMEM_NODES_CHUNK - 1) / KMEM_NODES_CHUNK);
+	if (nnodes == 1)
+	{
+		all = true;
+		for (size_t i = 0; i < NUMA_PAGES; i += 3)
+			all = all && nodes[i] == 0;
+		ok(all, "numa: one node online: every present page is on node 0");
+	}
+
+	/* the child's page table, read from here: nothing faulted in by asking */
+	all = child_pagemap(&ch, base, NUMA_PAGES, before) == NUMA_PAGES;
+	r = kmem_page_nodes(ch.pid, addrs, NUMA_PAGES, nodes);
+	all = all && child_pagemap(&ch, base, NUMA_PAGES, after) == NUMA_PAGES;
+	ok(all && r == 0, "numa: the child's nodes read from the parent");
+	all = true;
+	for (size_t i = 0; i < NUMA_PAGES; i++)
+	{
+		bool		present = (before[i] & PM_PRESENT) != 0;
+
+		all = all && (present == (nodes[i] >= 0)) &&
+			((before[i] & ~PM_IGNORED) == (after[i] & ~PM_IGNORED));
+	}
+	ok(all, "numa: child: a node exactly for its present pages, and its pagemap unchanged by asking");
+	all = true;
+	/* (a read fault maps up to 16 neighbours from the page cache) */
+	for (size_t i = 200; i < NUMA_PAGES; i++)
+		all = all && nodes[i] == KMEM_NODE_NONE;
+	ok(all, "numa: child: no node for pages far from any it touched, though they exist in the parent");
+	all = true;
+	for (size_t i = 0; i < 100; i += 3)
+	{
+		int			own;
+
+		all = all && kmem_page_nodes(0, &addrs[i], 1, &own) == 0 && own == nodes[i];
+	}
+	ok(all, "numa: a page both map is on the same node in both (one frame)");
+	child_stop(&ch);
+
+	/* a private page only read maps the zero page: a PTE with no node */
+	{
+		char	   *z = mmap(NULL, 4 * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		uint64_t	za[2];
+		int			zn[2];
+
+		touch_read(z, 0);
+		touch_write(z, 1);
+		za[0] = A(page(z, 0));
+		za[1] = A(page(z, 1));
+		r = kmem_page_nodes(0, za, 2, zn);
+		ok(r == 0 && zn[0] == KMEM_NODE_UNKNOWN && zn[1] >= 0,
+		   "numa: the zero page (a read of a private page) has no node, a written page has one");
+		munmap(z, 4 * ps);
+	}
+
+	/* a process that has gone */
+	{
+		int			n0 = 0;
+
+		errno = 0;
+		r = kmem_page_nodes(NO_SUCH_PID, addrs, 1, &n0);
+		ok(r < 0 && errno == ESRCH && n0 == KMEM_NODE_NONE,
+		   "numa: no such process: ESRCH, no node");
+	}
+	close(self);
+	munmap(base, NUMA_PAGES * ps);
+}
+
 /* ---- main ----------------------------------------------------------------- */
 
 int
@@ -2144,6 +2292,7 @@ main(void)
 	test_memfd();
 	test_uffd();
 	test_runs();
+	test_numa();
 
 	printf("1..%d\n", n_run);
 	printf("test_kmem: %d passed, %d failed, %d skipped\n", n_pass, n_fail, n_skip);
