@@ -2,12 +2,13 @@
 
 MODULE_big = ptbm
 OBJS = src/ptbm.o src/ptbm_region.o src/ptbm_ledger.o src/ptbm_proc.o src/ptbm_writes.o \
-	src/ptbm_pte.o src/ptbm_access.o src/ptbm_sharing.o src/ptbm_shmem.o src/ptbm_pool.o src/ptbm_pool_sql.o src/ptbm_study.o src/kmem.o
+	src/ptbm_pte.o src/ptbm_access.o src/ptbm_sharing.o src/ptbm_shmem.o src/ptbm_numa.o src/ptbm_pool.o src/ptbm_pool_sql.o src/ptbm_study.o src/kmem.o
 PGFILEDESC = "ptbm - per-backend page-table inspection"
 
 EXTENSION = ptbm
 DATA = ptbm--1.0.sql ptbm--1.0--1.1.sql ptbm--1.1--1.2.sql ptbm--1.2.sql ptbm--1.2--1.3.sql ptbm--1.3.sql \
-	ptbm--1.3--1.4.sql ptbm--1.4.sql
+	ptbm--1.3--1.4.sql ptbm--1.4.sql \
+	ptbm--1.4--1.5.sql ptbm--1.5.sql
 
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -std=gnu11

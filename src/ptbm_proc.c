@@ -271,6 +271,32 @@ ptbm_frames_for_caller(void)
 	return true;
 }
 
+bool
+ptbm_proc_nodes(const PtbmProc *p, const uint64 *addrs, size_t n, int *nodes)
+{
+	static bool said = false;
+	int			err = ENOSYS;
+
+	if (kmem_get_caps()->numa)
+	{
+		if (kmem_page_nodes(p->pid, addrs, n, nodes) == 0)
+			return true;
+		err = errno;
+		if (err == ESRCH || !ptbm_proc_alive(p))
+			return false;		/* gone: the report skips it */
+	}
+	for (size_t i = 0; i < n; i++)
+		nodes[i] = KMEM_NODE_NONE;
+	if (!said)
+		ereport(NOTICE,
+				(errmsg("this kernel reports no NUMA nodes"),
+				 err == ENOSYS ?
+				 errdetail("It has no move_pages (a kernel without NUMA); numa_node is NULL.") :
+				 errdetail("move_pages failed: %s; numa_node is NULL.", strerror(err))));
+	said = true;
+	return false;
+}
+
 /*
  * /proc/kpagecount and /proc/kpageflags are root's files (mode 0400): a
  * server that sees frame numbers through CAP_SYS_ADMIN alone cannot open

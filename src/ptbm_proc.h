@@ -68,6 +68,15 @@ extern bool ptbm_frames_for_caller(void);
 /* /proc/kpagecount or kpageflags for such a caller; -1 (and a notice once). */
 extern int	ptbm_open_kpage(const char *file, const char *column);
 
+/*
+ * The NUMA node of p's page at each of n addresses (kmem_page_nodes: from
+ * its page table, touching nothing): nodes[i] is a node, KMEM_NODE_NONE or
+ * KMEM_NODE_UNKNOWN.  Returns false, with every node KMEM_NODE_NONE, when
+ * the kernel reports no nodes (said once per backend: the column is NULL)
+ * or p has gone.
+ */
+extern bool ptbm_proc_nodes(const PtbmProc *p, const uint64 *addrs, size_t n, int *nodes);
+
 /* Scratch space for kmem_walk, with interrupt checks between chunks. */
 extern void ptbm_walk_work(kmem_work *w, size_t chunk_pages, bool categories);
 

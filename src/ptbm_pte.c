@@ -5,7 +5,9 @@
  *	  it, page by page (ptbm_region, ptbm_pte).
  *
  * Reporting functions read /proc and never touch the region, so what they
- * report is what the inspected process itself did.  Each answer is a
+ * report is what the inspected process itself did; the NUMA node of a
+ * present page comes from move_pages on the inspected process, which reads
+ * its page table and faults nothing in.  Each answer is a
  * snapshot taken chunk by chunk, not an atomic picture: another process
  * may fault or evict pages while a scan goes on.  No lock is taken.
  *
@@ -138,6 +140,7 @@ enum
 	PTE_PAGE, PTE_ADDRESS, PTE_PRESENT, PTE_SWAPPED, PTE_SHARED, PTE_EXCLUSIVE,
 	PTE_SOFT_DIRTY, PTE_ZERO_PAGE, PTE_HUGE, PTE_PFN, PTE_MAPCOUNT, PTE_FLAGS,
 	PTE_TOUCHED, PTE_VIA, PTE_WRITTEN,
+	PTE_NUMA_NODE,				/* since 1.5: a database still on 1.4 lacks it */
 	PTBM_PTE_COLS
 };
 
@@ -166,6 +169,10 @@ typedef struct PteRows
 	bool		soft_dirty;		/* the kernel tracks soft-dirty */
 	bool		swap_possible;
 	const uint8 *ledger;		/* pages it touched itself (one page a bit), or NULL */
+	bool		numa;			/* the column exists and the kernel has nodes */
+	uint64	   *addrs;			/* the present pages of a chunk, */
+	int		   *nodes;			/* their nodes, */
+	int		   *node_of;		/* and per page of the chunk (KMEM_NODE_NONE) */
 	Datum		via[PTBM_VIA_NAMES];
 	MemoryContext rowctx;		/* reset after every chunk */
 } PteRows;
@@ -265,6 +272,24 @@ ptbm_pte_rows(void *arg, const kmem_chunk *c)
 		if (r->kflags_fd >= 0)
 			(void) kmem_kpage_read(r->kflags_fd, r->pfns, c->npages, r->kflags);
 	}
+	if (r->numa)
+	{
+		size_t		n = 0;
+
+		for (size_t k = 0; k < c->npages; k++)
+		{
+			r->node_of[k] = KMEM_NODE_NONE;
+			if (c->mapped && (c->ents[k] & PM_PRESENT))
+				r->addrs[n++] = c->addr + k * c->page_size;
+		}
+		if (n > 0 && ptbm_proc_nodes(&r->proc, r->addrs, n, r->nodes))
+		{
+			n = 0;
+			for (size_t k = 0; k < c->npages; k++)
+				if (c->ents[k] & PM_PRESENT)
+					r->node_of[k] = r->nodes[n++];
+		}
+	}
 
 	oldctx = MemoryContextSwitchTo(r->rowctx);
 	for (size_t k = 0; k < c->npages; k++)
@@ -312,6 +337,9 @@ ptbm_pte_rows(void *arg, const kmem_chunk *c)
 		/* written since tracking started or was reset: tracked processes */
 		nulls[PTE_WRITTEN] = r->proc.tracking == PTBM_TRACK_NONE;
 		values[PTE_WRITTEN] = BoolGetDatum(ptbm_entry_written(r->proc.tracking, e));
+		/* where the frame is: present pages whose node the kernel tells */
+		values[PTE_NUMA_NODE] = Int32GetDatum(r->numa ? r->node_of[k] : 0);
+		nulls[PTE_NUMA_NODE] = !r->numa || r->node_of[k] < 0;
 		tuplestore_putvalues(r->rsinfo->setResult, r->rsinfo->setDesc, values, nulls);
 	}
 	MemoryContextSwitchTo(oldctx);
@@ -365,6 +393,14 @@ ptbm_pte(PG_FUNCTION_ARGS)
 		r.pfns = palloc(PTBM_PTE_CHUNK * sizeof(uint64));
 		r.mapcounts = palloc0(PTBM_PTE_CHUNK * sizeof(uint64));
 		r.kflags = palloc0(PTBM_PTE_CHUNK * sizeof(uint64));
+	}
+	/* numa_node: in the declaration since 1.5 */
+	r.numa = rsinfo->setDesc->natts > PTE_NUMA_NODE;
+	if (r.numa)
+	{
+		r.addrs = palloc(PTBM_PTE_CHUNK * sizeof(uint64));
+		r.nodes = palloc(PTBM_PTE_CHUNK * sizeof(int));
+		r.node_of = palloc(PTBM_PTE_CHUNK * sizeof(int));
 	}
 	ptbm_walk_work(&w, PTBM_PTE_CHUNK, true);
 	w.swap_possible = r.swap_possible;

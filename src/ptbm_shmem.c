@@ -43,6 +43,7 @@
 #include "kmem.h"
 #include "ptbm_proc.h"
 #include "ptbm_region.h"
+#include "ptbm_shmem.h"
 
 #define PTBM_SHMEM_ROWS_TICK 65536	/* rows between interrupt checks */
 #define PTBM_SHMEM_CHUNK	65536	/* pagemap entries per read (no PAGEMAP_SCAN) */
@@ -53,19 +54,7 @@ PG_FUNCTION_INFO_V1(ptbm_buffer_ptes);
 
 /* ---- the segment ---------------------------------------------------------- */
 
-typedef struct PtbmSegment
-{
-	uint64		start;			/* the VMA that contains BufferBlocks */
-	uint64		end;
-	uint64		inode;			/* of its shmem or hugetlbfs file */
-	char		path[KMEM_PATH_MAX];	/* as maps names it */
-	uint64		buf_start;		/* BufferBlocks */
-	uint64		buf_end;		/* BufferBlocks + NBuffers * BLCKSZ */
-	uint64		bufpg_start;	/* the base pages that overlap the buffers */
-	uint64		bufpg_end;
-} PtbmSegment;
-
-static void
+void
 ptbm_shmem_locate(PtbmSegment *seg)
 {
 	uint64		ps = kmem_page_size();
@@ -355,7 +344,27 @@ typedef struct PtbmBufAcc
 	int32	   *present;		/* per buffer: present base pages */
 	int32	   *processes;		/* per buffer: processes with one present */
 	int64		last_marked;	/* last buffer counted for this process */
+	/* numa_node (since 1.5): the node of a present page of each buffer */
+	int16	   *node;			/* per buffer, or NULL; -1 until known */
+	const PtbmProc *proc;		/* the process walked */
+	int			pending;		/* buffers whose node is asked next */
+	int64		pending_buf[KMEM_NODES_CHUNK];
+	uint64		pending_addr[KMEM_NODES_CHUNK];
 } PtbmBufAcc;
+
+/* Asks the nodes of the pending buffers' pages in one call. */
+static void
+ptbm_buf_nodes_flush(PtbmBufAcc *acc)
+{
+	int			nodes[KMEM_NODES_CHUNK];
+
+	if (acc->pending > 0 &&
+		ptbm_proc_nodes(acc->proc, acc->pending_addr, acc->pending, nodes))
+		for (int i = 0; i < acc->pending; i++)
+			if (nodes[i] >= 0)
+				acc->node[acc->pending_buf[i]] = (int16) nodes[i];
+	acc->pending = 0;
+}
 
 /* first and end (exclusive) base page numbers of buffer b (0-based) */
 static inline void
@@ -403,11 +412,19 @@ ptbm_buf_acc_range(void *arg, uint64 start, uint64 end, bool huge)
 		{
 			acc->processes[b]++;
 			acc->last_marked = b;
+			/* the node of its first page present here, unless known */
+			if (acc->node && acc->node[b] < 0)
+			{
+				acc->pending_buf[acc->pending] = b;
+				acc->pending_addr[acc->pending] = Max(pb0, p1) * ps;
+				if (++acc->pending == KMEM_NODES_CHUNK)
+					ptbm_buf_nodes_flush(acc);
+			}
 		}
 	}
 }
 
-#define PTBM_BUFFER_PTES_COLS 4
+#define PTBM_BUFFER_PTES_COLS 5	/* numa_node since 1.5 */
 
 Datum
 ptbm_buffer_ptes(PG_FUNCTION_ARGS)
@@ -450,19 +467,30 @@ ptbm_buffer_ptes(PG_FUNCTION_ARGS)
 								  MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	acc.processes = palloc_extended((Size) NBuffers * sizeof(int32),
 									MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	acc.node = NULL;
+	acc.pending = 0;
+	if (rsinfo->setDesc->natts >= PTBM_BUFFER_PTES_COLS)
+	{
+		acc.node = palloc_extended((Size) NBuffers * sizeof(int16), MCXT_ALLOC_HUGE);
+		memset(acc.node, -1, (Size) NBuffers * sizeof(int16));
+	}
 
 	for (int p = 0; p < nprocs; p++)
 	{
 		CHECK_FOR_INTERRUPTS();
 		acc.last_marked = -1;
+		acc.proc = &procs[p];
 		if (!ptbm_shmem_walk(&procs[p], seg.bufpg_start, seg.bufpg_end, hugetlb,
 							 &w, ptbm_buf_acc_range, &acc))
 		{
+			acc.pending = 0;
 			/* one process asked for, and it has gone: nothing to show */
 			if (one)
 				return (Datum) 0;
 			continue;
 		}
+		if (acc.node)
+			ptbm_buf_nodes_flush(&acc);
 	}
 	/* a process that exits during the walk leaves an empty page table */
 	if (one && kill(procs[0].pid, 0) != 0 && errno == ESRCH)
@@ -482,6 +510,8 @@ ptbm_buffer_ptes(PG_FUNCTION_ARGS)
 		values[1] = Int32GetDatum((int32) (pb1 - pb0));
 		values[2] = Int32GetDatum(acc.present[b]);
 		values[3] = Int32GetDatum(acc.processes[b]);
+		values[4] = Int32GetDatum(acc.node ? acc.node[b] : 0);
+		nulls[4] = acc.node == NULL || acc.node[b] < 0;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

@@ -536,6 +536,10 @@ $funcs{ptbm_buffer_ptes} = sub {
 	return ("SELECT count(*), sum(present) FROM $sql", \@exp, undef, 1);
 };
 
+$funcs{ptbm_numa_nodes} = sub {
+	return ('SELECT count(*), sum(bytes) FROM ptbm_numa_nodes()', ['00000'], undef, 1);
+};
+
 # The buffer pool is off here: every call that runs is 55000.  A relation
 # argument may name no relation at all (a bare OID).
 sub rel_arg
@@ -631,7 +635,7 @@ my @weights = (
 	ptbm_pte => 16, ptbm_sharing => 8, ptbm_map => 6, ptbm_region => 2,
 	ptbm_backends => 3, ptbm_touch => 12, ptbm_write => 20, ptbm_read => 14,
 	ptbm_evict => 15, type_edges => 4, ptbm_track_writes => 3, ptbm_written => 6, ptbm_written_reset => 2,
-	ptbm_shmem_segment => 1, ptbm_shmem_backends => 2, ptbm_buffer_ptes => 4);
+	ptbm_shmem_segment => 1, ptbm_shmem_backends => 2, ptbm_buffer_ptes => 4, ptbm_numa_nodes => 2);
 my @bag;
 for (my $i = 0; $i < @weights; $i += 2)
 {
@@ -639,7 +643,7 @@ for (my $i = 0; $i < @weights; $i += 2)
 }
 
 my %reports = map { $_ => 1 } qw(ptbm_pte ptbm_sharing ptbm_map ptbm_region ptbm_backends
-  ptbm_written ptbm_shmem_segment ptbm_shmem_backends ptbm_buffer_ptes ptbm_pool_stats
+  ptbm_written ptbm_shmem_segment ptbm_shmem_backends ptbm_buffer_ptes ptbm_numa_nodes ptbm_pool_stats
   ptbm_pool_blocks);
 
 # A STRICT function called in a select list with a NULL constant is folded

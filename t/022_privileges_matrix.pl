@@ -117,6 +117,7 @@ my %calls = (
 		sql => "SELECT count(*), sum(present) FROM ptbm_buffer_ptes($holder_pid)",
 		report => 1
 	},
+	ptbm_numa_nodes => { sql => 'SELECT count(*) FROM ptbm_numa_nodes()', report => 1 },
 	# the pool is off here: allowed calls end in 55000 (t/030 runs them with it on)
 	ptbm_pool_attach => { sql => q{SELECT count(*) FROM ptbm_pool_attach('pg_class')}, also => ['55000'] },
 	ptbm_pool_detach => { sql => q{SELECT ptbm_pool_detach('pg_class')}, also => ['55000'] },
@@ -342,7 +343,7 @@ SKIP:
 	$node->poll_query_until('postgres',
 		"SELECT NOT EXISTS (SELECT FROM pg_stat_activity WHERE pid = $leaver_pid)");
 	foreach my $r ('ptbm_backends()', 'ptbm_map(64)', 'ptbm_sharing(0, 64)',
-		'ptbm_shmem_backends()', 'ptbm_buffer_ptes(NULL)')
+		'ptbm_shmem_backends()', 'ptbm_buffer_ptes(NULL)', 'ptbm_numa_nodes()')
 	{
 		(my $name = $r) =~ s/\(.*//;
 		$bg->query("SELECT count(*) FROM $r") if $calls{$name};
