@@ -10,7 +10,8 @@ SRC=$(pwd)
 . scripts/common.sh
 
 set -e
-ptbm_install_deps
+# postgres_exporter for t/041 (Debian's package; the test skips without it)
+ptbm_install_deps prometheus-postgres-exporter
 ptbm_build_install
 RUN=$(ptbm_tree_for_postgres "$SRC")
 set +e

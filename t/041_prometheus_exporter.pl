@@ -12,8 +12,9 @@
 #    two reads for everything, exactly for the idle sessions the test
 #    opened, within a stated tolerance for the three connections that run
 #    queries during the scrape (the exporter's two and the test's reader).
-#  - the values mean what they say: a session that wrote 1000 region pages
-#    has them present, one that read a table maps it in shared_buffers, an
+#  - the values mean what they say: a session that read a table's blocks
+#    through the buffer pool has them present in the region, the pool counts
+#    them resident and loaded once each, one that read a table maps it in shared_buffers, an
 #    idle session maps nothing of the region, and its page-table bytes are
 #    the VmPTE of its /proc/PID/status.
 #  - with --auto-discover-databases and ptbm in two databases, each process
@@ -78,27 +79,28 @@ foreach my $n (sort keys %ns)
 		else
 		{
 			is($u, 'GAUGE', "${n}_$col: not a _total, a GAUGE");
-			like($col, qr/(_bytes|^processes|^generation)$/,
+			like($col, qr/(_bytes|^processes|^generation|_relations)$/,
 				"${n}_$col: a size in bytes, or a count");
 		}
 	}
 	# every function call and operator named in its schema (SQL keywords
 	# that take parentheses aside)
 	(my $q = $ns{$n}{query}) =~ s/'[^']*'//g;
-	my @calls = grep { !/^(COALESCE|OPERATOR|FROM|JOIN)$/i }
+	my @calls = grep { !/^(COALESCE|OPERATOR|FROM|JOIN|LATERAL)$/i }
 	  ($q =~ /(?<![.\w])(\w+)\s*\(/g);
 	is("@calls", '', "namespace $n: every function schema-qualified");
 	my @casts = $q =~ /::(?!pg_catalog\.)(\w+)/g;
 	is("@casts", '', "namespace $n: every cast to a pg_catalog type");
 	$q =~ s/OPERATOR\(pg_catalog\.[^)]+\)//g;
 	$q =~ s/\(\*\)//g;    # count(*)
+	$q =~ s/SELECT \*//g;   # a select list of every column
 	$q =~ s/:://g;          # casts
 	my @ops = $q =~ m{([-+*/=<>!~|&^%#@]+)}g;
 	is("@ops", '', "namespace $n: every operator OPERATOR(pg_catalog.*)");
 }
 
 # ---- a node, a monitoring role, sessions that map things ---------------------
-my $node = ptbm_node('prom', 'ptbm.region_size' => '64MB');
+my $node = ptbm_node('prom', 'ptbm.region_size' => '64MB', 'ptbm.pool_size' => '8MB');
 # no autovacuum worker comes or goes between the reads and the scrape
 $node->append_conf('postgresql.conf', "autovacuum = off\n");
 $node->start;
@@ -117,7 +119,14 @@ is($node->safe_psql('postgres', q{
 my $table_bytes = $node->safe_psql('postgres', q{SELECT pg_catalog.pg_relation_size('prom_t')});
 
 my ($writer, $writer_pid) = ptbm_session($node, 'prom_writer');
-$writer->query_safe(q{SELECT pages FROM ptbm_touch(0, 1000, 'write')});
+# (with the pool on, the region is the pool's: the writer maps it by
+# reading a table's blocks through the pool)
+my $table_blocks = $node->safe_psql('postgres', q{
+	SELECT pg_catalog.count(*) FROM ptbm_pool_attach('prom_t');
+	SELECT pg_catalog.pg_relation_size('prom_t') / 8192});
+$table_blocks = (split /\n/, $table_blocks)[-1];
+$writer->query_safe(q{SELECT pg_catalog.count(ptbm_pool_read('prom_t', b))
+	FROM pg_catalog.generate_series(0, pg_catalog.pg_relation_size('prom_t') / 8192 - 1) b});
 my ($reader, $reader_pid) = ptbm_session($node, 'prom_reader');
 $reader->query_safe('SELECT pg_catalog.count(*) FROM prom_t');
 my ($idle, $idle_pid) = ptbm_session($node, 'prom_idle');
@@ -359,8 +368,12 @@ sub scraped
 	return one_value($name, pid => $pid);
 }
 my ($region_page) = $node->safe_psql('postgres', 'SELECT page_size FROM ptbm_region()');
-cmp_ok(scraped('ptbm_backend_region_present_bytes', $writer_pid), '>=', 1000 * $region_page,
-	'the writer maps the 1000 region pages it wrote');
+cmp_ok(scraped('ptbm_backend_region_present_bytes', $writer_pid), '>=', $table_blocks * 8192,
+	"the writer maps the $table_blocks blocks it read through the pool");
+is(one_value('ptbm_pool_resident_bytes'), $table_blocks * 8192, 'ptbm_pool_resident_bytes: those blocks');
+is(one_value('ptbm_pool_misses_total'), $table_blocks, 'ptbm_pool_misses_total: one load each');
+is(one_value('ptbm_pool_budget_bytes'), 8 * 1024 * 1024, 'ptbm_pool_budget_bytes: ptbm.pool_size');
+is(one_value('ptbm_pool_attached_relations'), 1, 'ptbm_pool_attached_relations: prom_t');
 is(scraped('ptbm_backend_region_present_bytes', $idle_pid), 0, 'the idle session maps none of the region');
 cmp_ok(scraped('ptbm_backend_shared_buffers_mapped_bytes', $reader_pid), '>=', $table_bytes,
 	"the reader maps at least its table ($table_bytes bytes) of shared_buffers");
@@ -427,6 +440,15 @@ ok(%per_pid && !grep({ $_ != 1 } values %per_pid),
 is(scalar(@{ $dsamples->{ptbm_region_size_bytes} // [] }), 1,
 	'--auto-discover-databases: one ptbm_region_size_bytes');
 stop_exporter($discover, 'the exporter with --auto-discover-databases');
+
+# ---- the pool's namespace on a server without the pool -----------------------------
+# no row, and no error that would fail the scrape
+my $nopool = ptbm_node('prom_nopool', 'ptbm.region_size' => '16MB');
+$nopool->start;
+$nopool->safe_psql('postgres', 'CREATE EXTENSION ptbm');
+my ($prc, $pout, $perr) = $nopool->psql('postgres', $ns{ptbm_pool}{query});
+is("$prc|$pout|$perr", '0||', 'ptbm_pool where the pool is off: no row, no error');
+$nopool->stop;
 
 # ---- the exporters stop with the test --------------------------------------------
 stop_exporter($exporter, 'the exporter');
