@@ -56,11 +56,22 @@ machine() {
 		"$(awk '/^MemTotal:/ {printf "%d", $2/1024}' /proc/meminfo)" "$(uname -r)" \
 		"$("$PG_BIN/postgres" --version)" "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
 }
+# bench/study.sh's section of RESULTS.md (between its markers) is kept, at the end
+STUDY_SECTION=$(mktemp)
+[ -f "$OUTMD" ] && sed -n '/^<!-- study:/,/^<!-- \/study -->/p' "$OUTMD" >"$STUDY_SECTION"
+keep_study() {
+	if [ -s "$STUDY_SECTION" ]; then
+		echo >>"$OUTMD"
+		cat "$STUDY_SECTION" >>"$OUTMD"
+	fi
+	rm -f "$STUDY_SECTION"
+}
 if [ "$REPORT_ONLY" = yes ]; then
 	DAT=$(mktemp)
 	perl bench/report.pl bench/out/results-full.txt "$(machine)" "$OUTMD" "$DAT" no "$(basename "$OUTPNG")"
 	gnuplot -e "datafile='$DAT'; outfile='$OUTPNG'" bench/scaling.gp
 	rm -f "$DAT"
+	keep_study
 	echo "== wrote $OUTMD and $OUTPNG from bench/out/results-full.txt"
 	exit 0
 fi
@@ -252,6 +263,7 @@ gnuplot -e "datafile='$WORK/scaling.dat'; outfile='$OUTPNG'" bench/scaling.gp
 	echo
 	cat "$WORK/write_tracking.md"
 } >>"$OUTMD"
+keep_study
 echo
 cat "$OUTMD"
 echo

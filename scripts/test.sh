@@ -135,5 +135,21 @@ p=$(echo "$line" | sed -n 's/.* \([0-9]*\) passed.*/\1/p')
 f=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
 count "${p:-0}" "${f:-1}"
 
+# The study in its quick form (bench/study.sh --quick, as root): a
+# benchmark, and a check, since its pool runs verify every page they read
+# and every lookup against SQL, and it fails if one disagrees.
+if [ "$(id -u)" = 0 ]; then
+	echo "== the study, quick (bench/study.sh --quick)"
+	bash "$SRC/scripts/hugepages.sh" restore >/dev/null 2>&1
+	if bash "$SRC/bench/study.sh" --quick >"$RUN/study.log" 2>&1; then
+		count 1 0
+		grep -E '^study: ' "$RUN/study.log" | sed 's/^/  /'
+	else
+		count 0 1
+		echo "  -- the study failed; the end of its log:"
+		tail -n 20 "$RUN/study.log" | sed 's/^/  | /'
+	fi
+fi
+
 echo "ptbm: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
